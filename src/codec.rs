@@ -1,0 +1,318 @@
+//! Bytes in, uppercase bytes out: the whole protocol as pure functions.
+//!
+//! Everything else in the crate moves bytes between sockets; this module is
+//! the only place that decides *what* the reply is. Keeping it free of I/O
+//! means it can be tested exhaustively (unit and property tests below, and
+//! `tests/codec_props.rs`), and every threading model gives byte-identical
+//! answers because they all call it.
+//!
+//! Two layers:
+//! - [`uppercase_into`]: full Unicode uppercasing (`ß` -> `SS`) that passes
+//!   bytes that are not valid UTF-8 through unchanged.
+//! - [`LineCodec`]: TCP framing. It is fed whatever chunks the socket
+//!   returns, answers every complete line at once, and keeps only the
+//!   partial last line between calls. Because `\n` never occurs inside a
+//!   multi-byte UTF-8 sequence, uppercasing whole lines gives the same
+//!   answer however the input was chunked.
+
+use std::fmt;
+
+/// The default for `--max-line`: the longest line, in bytes, that is answered.
+pub const DEFAULT_MAX_LINE: usize = 65536;
+
+/// The largest payload one IPv4 UDP datagram can carry.
+pub const MAX_DATAGRAM: usize = 65507;
+
+/// Sent instead of a UDP reply that would not fit in one datagram.
+pub const REPLY_TOO_LARGE: &[u8] = b"error: reply too large";
+
+/// Sent to a TCP connection that sent no complete line for `--idle-timeout`.
+pub const IDLE_TIMEOUT_REPLY: &[u8] = b"error: idle timeout\n";
+
+/// Sent to a TCP connection that arrives past `--max-connections`.
+pub const TOO_MANY_CONNECTIONS_REPLY: &[u8] = b"error: too many connections\n";
+
+/// Appends the uppercase form of `input` to `out`.
+///
+/// Valid UTF-8 runs are uppercased exactly as [`str::to_uppercase`] would;
+/// bytes that are not valid UTF-8 are copied through unchanged, in place.
+/// Nothing is dropped or replaced. Pure ASCII (the common case) takes a fast
+/// path that the compiler vectorises.
+pub fn uppercase_into(input: &[u8], out: &mut Vec<u8>) {
+    if input.is_ascii() {
+        let start = out.len();
+        out.extend_from_slice(input);
+        out[start..].make_ascii_uppercase();
+        return;
+    }
+    out.reserve(input.len());
+    for chunk in input.utf8_chunks() {
+        uppercase_str_into(chunk.valid(), out);
+        out.extend_from_slice(chunk.invalid());
+    }
+}
+
+/// Convenience form of [`uppercase_into`] that returns a new buffer.
+pub fn uppercase(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    uppercase_into(input, &mut out);
+    out
+}
+
+/// Uppercases valid UTF-8 without the intermediate `String` that
+/// `str::to_uppercase` would allocate.
+fn uppercase_str_into(text: &str, out: &mut Vec<u8>) {
+    let mut utf8 = [0u8; 4];
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_uppercase() as u8);
+        } else {
+            for upper in c.to_uppercase() {
+                out.extend_from_slice(upper.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+    }
+}
+
+/// A line was longer than the connection's `--max-line`.
+///
+/// The connection is answered with [`LineTooLong::reply`] and then closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong {
+    /// The limit that was exceeded, in bytes.
+    pub max_line: usize,
+}
+
+impl LineTooLong {
+    /// The exact error line the protocol sends: `error: line exceeds N bytes\n`.
+    pub fn reply(&self) -> Vec<u8> {
+        format!("error: {self}\n").into_bytes()
+    }
+}
+
+impl fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line exceeds {} bytes", self.max_line)
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// TCP line framing for one connection: complete lines in, replies out.
+///
+/// A line's length is the number of bytes before its `\n` (a `\r` before
+/// the `\n` counts). An idle codec holds no heap memory: the partial-line
+/// buffer is allocated when a line is split across reads and given back as
+/// soon as that line is complete.
+#[derive(Debug)]
+pub struct LineCodec {
+    partial: Vec<u8>,
+    max_line: usize,
+}
+
+impl LineCodec {
+    /// A codec that rejects lines longer than `max_line` bytes.
+    pub fn new(max_line: usize) -> LineCodec {
+        LineCodec {
+            partial: Vec::new(),
+            max_line,
+        }
+    }
+
+    /// Whether bytes of an unfinished line are being held.
+    pub fn has_partial_line(&self) -> bool {
+        !self.partial.is_empty()
+    }
+
+    /// Feeds the next chunk of input and appends the replies to every line it
+    /// completes to `out`, in order. Returns how many lines were answered.
+    ///
+    /// On [`LineTooLong`] the replies to the lines before the long one have
+    /// already been appended; the caller sends them, then the error.
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, LineTooLong> {
+        let mut rest = input;
+        let mut lines = 0;
+        if !self.partial.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                None => return self.hold(rest),
+                Some(newline) => {
+                    self.check_length(self.partial.len() + newline)?;
+                    self.partial.extend_from_slice(&rest[..=newline]);
+                    uppercase_into(&self.partial, out);
+                    self.partial = Vec::new();
+                    rest = &rest[newline + 1..];
+                    lines += 1;
+                }
+            }
+        }
+        // Complete lines are uppercased as one span: per-line work is only
+        // the length check, which keeps many short pipelined lines cheap.
+        let mut line_start = 0;
+        for newline in memchr::memchr_iter(b'\n', rest) {
+            if let Err(too_long) = self.check_length(newline - line_start) {
+                uppercase_into(&rest[..line_start], out);
+                return Err(too_long);
+            }
+            line_start = newline + 1;
+            lines += 1;
+        }
+        uppercase_into(&rest[..line_start], out);
+        self.hold(&rest[line_start..])?;
+        Ok(lines)
+    }
+
+    /// Signals end of input: the unterminated last line, if any, is answered
+    /// as it is (no newline added). Returns whether there was one.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> bool {
+        let had_partial = self.has_partial_line();
+        uppercase_into(&self.partial, out);
+        self.partial = Vec::new();
+        had_partial
+    }
+
+    /// Drops the unfinished line (used at shutdown: a line the client had
+    /// not finished sending is not answered with half a reply).
+    pub fn discard_partial_line(&mut self) {
+        self.partial = Vec::new();
+    }
+
+    fn hold(&mut self, unfinished: &[u8]) -> Result<usize, LineTooLong> {
+        self.check_length(self.partial.len() + unfinished.len())?;
+        self.partial.extend_from_slice(unfinished);
+        Ok(0)
+    }
+
+    fn check_length(&self, length: usize) -> Result<(), LineTooLong> {
+        if length > self.max_line {
+            Err(LineTooLong {
+                max_line: self.max_line,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(chunks: &[&[u8]], max_line: usize) -> (Vec<u8>, Result<usize, LineTooLong>) {
+        let mut codec = LineCodec::new(max_line);
+        let mut out = Vec::new();
+        let mut total = 0;
+        for chunk in chunks {
+            match codec.decode(chunk, &mut out) {
+                Ok(n) => total += n,
+                Err(e) => return (out, Err(e)),
+            }
+        }
+        codec.finish(&mut out);
+        (out, Ok(total))
+    }
+
+    #[test]
+    fn ascii_is_uppercased() {
+        assert_eq!(uppercase(b"hello, World 123!"), b"HELLO, WORLD 123!");
+    }
+
+    #[test]
+    fn unicode_uses_full_case_mapping() {
+        assert_eq!(uppercase("straße".as_bytes()), "STRASSE".as_bytes());
+        assert_eq!(uppercase("ﬁne".as_bytes()), "FINE".as_bytes());
+        assert_eq!(uppercase("αβγ ωσς".as_bytes()), "ΑΒΓ ΩΣΣ".as_bytes());
+        assert_eq!(uppercase("բարեւ".as_bytes()), "ԲԱՐԵՒ".as_bytes());
+        assert_eq!(uppercase("ŉ".as_bytes()), "ʼN".as_bytes());
+    }
+
+    #[test]
+    fn invalid_utf8_passes_through_and_neighbours_are_uppercased() {
+        assert_eq!(uppercase(b"ab\xffcd\xc3"), b"AB\xffCD\xc3");
+        assert_eq!(uppercase(b"\x00\x80\xfe"), b"\x00\x80\xfe");
+        let mut input = b"\xe0\x80".to_vec();
+        input.extend_from_slice("ß".as_bytes());
+        let mut expected = b"\xe0\x80".to_vec();
+        expected.extend_from_slice(b"SS");
+        assert_eq!(uppercase(&input), expected);
+    }
+
+    #[test]
+    fn each_line_is_answered_with_its_terminator() {
+        let (out, lines) = decode_all(&[b"a\nb\r\n\nc"], 100);
+        assert_eq!(out, b"A\nB\r\n\nC");
+        assert_eq!(lines, Ok(3));
+    }
+
+    #[test]
+    fn a_line_split_across_chunks_is_answered_once_complete() {
+        let mut codec = LineCodec::new(100);
+        let mut out = Vec::new();
+        assert_eq!(codec.decode(b"hel", &mut out), Ok(0));
+        assert!(out.is_empty());
+        assert!(codec.has_partial_line());
+        assert_eq!(codec.decode(b"lo\nwo", &mut out), Ok(1));
+        assert_eq!(out, b"HELLO\n");
+        assert_eq!(codec.decode(b"rld\n", &mut out), Ok(1));
+        assert_eq!(out, b"HELLO\nWORLD\n");
+        assert!(!codec.has_partial_line());
+    }
+
+    #[test]
+    fn a_multibyte_character_split_across_chunks_is_uppercased() {
+        let bytes = "ß\n".as_bytes();
+        let (out, _) = decode_all(&[&bytes[..1], &bytes[1..]], 100);
+        assert_eq!(out, "SS\n".as_bytes());
+    }
+
+    #[test]
+    fn a_line_of_exactly_max_line_bytes_is_answered() {
+        let (out, lines) = decode_all(&[b"abcd\n"], 4);
+        assert_eq!(out, b"ABCD\n");
+        assert_eq!(lines, Ok(1));
+    }
+
+    #[test]
+    fn a_longer_line_is_rejected_after_the_lines_before_it() {
+        let (out, result) = decode_all(&[b"ok\nabcde\nnever\n"], 4);
+        assert_eq!(out, b"OK\n");
+        assert_eq!(result, Err(LineTooLong { max_line: 4 }));
+        assert_eq!(
+            LineTooLong { max_line: 4 }.reply(),
+            b"error: line exceeds 4 bytes\n"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_line_is_rejected_as_soon_as_it_is_too_long() {
+        let mut codec = LineCodec::new(4);
+        let mut out = Vec::new();
+        assert_eq!(codec.decode(b"abc", &mut out), Ok(0));
+        assert!(codec.decode(b"de", &mut out).is_err());
+        let (_, result) = decode_all(&[b"abcdef"], 4);
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn finish_answers_the_unterminated_line_and_discard_drops_it() {
+        let mut codec = LineCodec::new(100);
+        let mut out = Vec::new();
+        codec.decode(b"x\ntail", &mut out).unwrap();
+        assert!(codec.finish(&mut out));
+        assert_eq!(out, b"X\nTAIL");
+        assert!(!codec.finish(&mut out));
+
+        codec.decode(b"half", &mut out).unwrap();
+        codec.discard_partial_line();
+        assert!(!codec.finish(&mut out));
+        assert_eq!(out, b"X\nTAIL");
+    }
+
+    #[test]
+    fn an_idle_codec_holds_no_buffer() {
+        let mut codec = LineCodec::new(100);
+        let mut out = Vec::new();
+        codec.decode(b"par", &mut out).unwrap();
+        codec.decode(b"tial\n", &mut out).unwrap();
+        assert_eq!(codec.partial.capacity(), 0);
+    }
+}

@@ -1,0 +1,116 @@
+//! What a running server needs to know, independent of how it was asked.
+//!
+//! The command line (`src/bin/upcase-server.rs`) and the tests both build a
+//! [`ServerConfig`]; the server never looks at flags or the environment.
+
+use crate::codec::DEFAULT_MAX_LINE;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// How TCP connections are mapped onto threads. See the README's
+/// "Threading models" section for a diagram of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// A fixed pool of workers, each with its own readiness poller: a worker
+    /// serves a connection only while it has input, so idle clients hold no thread.
+    #[default]
+    Pool,
+    /// The Rust Book's shape: a connection holds one worker for its whole life.
+    FixedPool,
+    /// One OS thread per connection.
+    ThreadPerConnection,
+    /// One thread serves one client at a time.
+    Iterative,
+}
+
+impl Model {
+    /// Every model, in the order the tools report them.
+    pub const ALL: [Model; 4] = [
+        Model::Pool,
+        Model::FixedPool,
+        Model::ThreadPerConnection,
+        Model::Iterative,
+    ];
+
+    /// The name used by `--model`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Pool => "pool",
+            Model::FixedPool => "fixed-pool",
+            Model::ThreadPerConnection => "thread-per-connection",
+            Model::Iterative => "iterative",
+        }
+    }
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Model {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Model, String> {
+        Model::ALL
+            .into_iter()
+            .find(|model| model.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = Model::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown model '{name}' (expected one of: {})",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// The server's settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The threading model for TCP.
+    pub model: Model,
+    /// Worker threads for the `pool` and `fixed-pool` models.
+    pub workers: usize,
+    /// The longest line answered, in bytes (not counting its `\n`).
+    pub max_line: usize,
+    /// How long a connection may go without sending a complete line;
+    /// `None` means forever.
+    pub idle_timeout: Option<Duration>,
+    /// The most TCP connections open at once.
+    pub max_connections: usize,
+    /// How long a shutdown waits for replies to drain before cutting
+    /// connections that do not read them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            model: Model::default(),
+            workers: num_cpus::get(),
+            max_line: DEFAULT_MAX_LINE,
+            idle_timeout: Some(Duration::from_secs(300)),
+            max_connections: 10_000,
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_names_round_trip() {
+        for model in Model::ALL {
+            assert_eq!(model.name().parse::<Model>(), Ok(model));
+        }
+        assert!("threads"
+            .parse::<Model>()
+            .unwrap_err()
+            .contains("fixed-pool"));
+    }
+}

@@ -1,0 +1,41 @@
+//! # upcase
+//!
+//! A TCP + UDP "uppercase" service — the first network program of every
+//! systems course — built the way the Rust Book's last chapter teaches (a
+//! hand-built thread pool), hardened so it never crashes, loses a byte or
+//! hangs, and instrumented to *show* how threading models compare.
+//!
+//! ## Map of the crate
+//!
+//! | module | why it exists |
+//! | --- | --- |
+//! | [`codec`] | the protocol as pure functions: bytes in, uppercase bytes out |
+//! | [`pool`] | the Book's `ThreadPool` / `Worker` / `Job`, bounded and panic-proof |
+//! | [`shutdown`] | the trigger passed into the server, so tests need no signals |
+//! | [`registry`] | every open connection: limits and shutdown reach them all |
+//! | [`tcp`] | the shared acceptor and the blocking and evented line handlers |
+//! | [`models`] | `pool`, `fixed-pool`, `thread-per-connection`, `iterative` |
+//! | [`udp`] | the datagram service, one thread in every model |
+//! | [`server`] | wires it together: `run(tcp, udp, config, shutdown)` |
+//! | [`net`] | opening sockets (explicit listen backlog) with clear errors |
+//! | [`config`], [`context`], [`stats`], [`throttle`] | settings, shared state, totals, quiet logs |
+//! | [`client`] | `upcase-client`: the interactive and piped client |
+//! | [`flood`] | `upcase-flood`: the verifying load generator |
+//!
+//! The binaries in `src/bin/` only parse flags and call into these.
+
+pub mod client;
+pub mod codec;
+pub mod config;
+pub mod context;
+pub mod flood;
+pub mod models;
+pub mod net;
+pub mod pool;
+pub mod registry;
+pub mod server;
+pub mod shutdown;
+pub mod stats;
+pub mod tcp;
+pub mod throttle;
+pub mod udp;

@@ -1,0 +1,34 @@
+//! `fixed-pool`: the Rust Book's final chapter, exactly its shape.
+//!
+//! ```text
+//! acceptor --(bounded channel)--> [worker 1: client A .............]
+//!                                 [worker 2: client B .............]
+//!                       client C waits in the channel, then the backlog
+//! ```
+//!
+//! A connection holds one worker for its whole life, so with N workers the
+//! N+1th interactive client is answered only when one of the first N leaves.
+//! That limit is the point of the model: it is what `pool` removes.
+
+use crate::context::Context;
+use crate::pool::ThreadPool;
+use crate::tcp::{acceptor, blocking};
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Serves with `--workers` threads, one connection each at a time.
+pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+    let workers = ctx.config.workers;
+    // The queue holds one waiting connection per worker; past that the
+    // acceptor waits and the kernel's listen backlog holds the rest.
+    let pool = ThreadPool::new(workers, workers, "worker")?;
+    acceptor::accept_loop(&listener, &ctx, |connection| {
+        let job_ctx = Arc::clone(&ctx);
+        let job = move || blocking::serve(connection, &job_ctx);
+        if pool.execute_unless_shutdown(job, &ctx.shutdown).is_err() {
+            log::debug!("shutting down: a queued connection was closed unserved");
+        }
+    })
+    // Dropping `pool` joins the workers once their connections end.
+}

@@ -1,0 +1,24 @@
+//! `iterative`: the lecture's first server. One thread accepts a client,
+//! serves it until it leaves, then accepts the next.
+//!
+//! ```text
+//! accept A -> serve A ... A leaves -> accept B -> serve B ...
+//!             (B, C wait in the listen backlog meanwhile)
+//! ```
+//!
+//! It cannot serve two clients at once; it is here so the others have
+//! something to be compared with.
+
+use crate::context::Context;
+use crate::pool::run_catching_panics;
+use crate::tcp::{acceptor, blocking};
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Serves one connection at a time on the calling thread.
+pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+    acceptor::accept_loop(&listener, &ctx, |connection| {
+        run_catching_panics("iterative server", || blocking::serve(connection, &ctx));
+    })
+}

@@ -1,0 +1,239 @@
+//! `pool` (the default): a fixed pool of workers that park idle connections
+//! on a readiness poller instead of blocking on them.
+//!
+//! ```text
+//!                      (crossbeam channel)
+//! acceptor ----------> worker 1: poller { A, C, E ... } -> serve whichever is ready
+//!     \--------------> worker 2: poller { B, D, F ... } -> serve whichever is ready
+//! ```
+//!
+//! Each worker runs an event loop over its own poller (the memcached /
+//! Netty shape). A connection is served only while it has input it can
+//! process; when a read would block it is parked on the poller and the
+//! worker moves on. So thousands of idle clients hold no thread, and a
+//! ping-pong line costs no hand-off between threads: the worker that is
+//! woken by the poller is the one that answers.
+//!
+//! New connections still arrive over one bounded crossbeam channel. The
+//! acceptor sends, then notifies the next worker's poller in turn; any
+//! worker may take the connection (a busy one picks new connections up
+//! between turns), and from then on that worker alone owns it.
+//!
+//! The workers are the ones of the crate's [`ThreadPool`]: each runs one
+//! long job, its event loop.
+
+use crate::context::Context;
+use crate::pool::{run_catching_panics, ThreadPool};
+use crate::registry::TrackedStream;
+use crate::tcp::evented::{Connection, Scratch, Wait};
+use crate::tcp::{acceptor, Ending};
+use crossbeam_channel::{Receiver, TryRecvError};
+use polling::{Event, Events, Poller};
+use slab::Slab;
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Connections that may wait in the channel for a worker to take them.
+const QUEUE: usize = 1024;
+
+/// Serves with `--workers` event loops.
+pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+    let workers = ctx.config.workers.max(1);
+    let (sender, receiver) = crossbeam_channel::bounded(QUEUE);
+    let pollers = (0..workers)
+        .map(|_| Poller::new().map(Arc::new))
+        .collect::<io::Result<Vec<_>>>()?;
+    let pool = ThreadPool::new(workers, workers, "worker")?;
+    for (id, poller) in pollers.iter().enumerate() {
+        let waker = Arc::clone(poller);
+        ctx.shutdown.on_trigger(move || {
+            let _ = waker.notify();
+        });
+        let event_loop = EventLoop::new(id, Arc::clone(poller), receiver.clone(), &ctx);
+        if pool.execute(move || event_loop.run()).is_err() {
+            return Err(io::Error::other("the worker pool closed while starting"));
+        }
+    }
+    let mut next = 0;
+    let result = acceptor::accept_loop(&listener, &ctx, |connection| {
+        if ctx
+            .shutdown
+            .send_unless_triggered(&sender, connection)
+            .is_err()
+        {
+            log::debug!("shutting down: a queued connection was closed unserved");
+            return;
+        }
+        let _ = pollers[next].notify();
+        next = (next + 1) % pollers.len();
+    });
+    // Closing the channel tells the event loops no more connections come.
+    drop(sender);
+    for poller in &pollers {
+        let _ = poller.notify();
+    }
+    result
+    // Dropping `pool` joins the event loops once their connections end.
+}
+
+/// One worker's loop: wait for readiness, serve what is ready, repeat.
+struct EventLoop {
+    id: usize,
+    poller: Arc<Poller>,
+    incoming: Receiver<TrackedStream>,
+    connections: Slab<Connection>,
+    scratch: Scratch,
+    ctx: Arc<Context>,
+    /// How often idle timers are checked.
+    tick: Duration,
+}
+
+impl EventLoop {
+    fn new(
+        id: usize,
+        poller: Arc<Poller>,
+        incoming: Receiver<TrackedStream>,
+        ctx: &Arc<Context>,
+    ) -> EventLoop {
+        // A tenth of the idle timeout keeps expiry within 10% of the
+        // setting; at most a second, which also bounds how late a worker
+        // notices shutdown if a wake-up were ever lost.
+        let tick = ctx
+            .config
+            .idle_timeout
+            .map_or(Duration::from_secs(1), |t| t / 10)
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        EventLoop {
+            id,
+            poller,
+            incoming,
+            connections: Slab::new(),
+            scratch: Scratch::new(),
+            ctx: Arc::clone(ctx),
+            tick,
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = Events::new();
+        let mut next_timer_check = Instant::now() + self.tick;
+        loop {
+            let acceptor_gone = self.take_new_connections();
+            if acceptor_gone && self.connections.is_empty() {
+                break;
+            }
+            events.clear();
+            if let Err(error) = self.poller.wait(&mut events, Some(self.tick)) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    log::error!("worker {}: poller failed: {error}", self.id);
+                    self.ctx.shutdown.trigger();
+                    break;
+                }
+            }
+            for event in events.iter() {
+                self.serve(event.key);
+            }
+            let now = Instant::now();
+            if now >= next_timer_check {
+                self.check_timers(now);
+                next_timer_check = now + self.tick;
+            }
+        }
+        log::debug!("worker {}: event loop finished", self.id);
+    }
+
+    /// Moves connections waiting in the channel onto this worker's poller.
+    /// Returns whether the acceptor has gone (the channel is closed and empty).
+    fn take_new_connections(&mut self) -> bool {
+        loop {
+            match self.incoming.try_recv() {
+                Ok(stream) => self.adopt(stream),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => return true,
+            }
+        }
+    }
+
+    fn adopt(&mut self, stream: TrackedStream) {
+        let connection = match Connection::new(stream, &self.ctx) {
+            Ok(connection) => connection,
+            Err(error) => {
+                log::warn!("worker {}: cannot set up a connection: {error}", self.id);
+                return;
+            }
+        };
+        let entry = self.connections.vacant_entry();
+        let key = entry.key();
+        // SAFETY: the socket is deleted from the poller before the
+        // connection is dropped (see `close`).
+        match unsafe { self.poller.add(connection.socket(), Event::readable(key)) } {
+            Ok(()) => {
+                entry.insert(connection);
+            }
+            Err(error) => log::warn!(
+                "worker {}: cannot watch {:?}: {error}",
+                self.id,
+                connection.stream()
+            ),
+        }
+    }
+
+    /// Serves the connection the poller reported ready, then parks it again.
+    fn serve(&mut self, key: usize) {
+        let Some(connection) = self.connections.get_mut(key) else {
+            return;
+        };
+        let scratch = &mut self.scratch;
+        let ctx = &self.ctx;
+        let outcome = run_catching_panics(&format!("worker {}", self.id), || {
+            connection.serve(scratch, ctx)
+        });
+        match outcome {
+            Some(Ok(wait)) => self.park(key, wait),
+            Some(Err(error)) => {
+                log::warn!("{:?} failed: {error}", connection.stream());
+                self.close(key, None);
+            }
+            None => self.close(key, None),
+        }
+    }
+
+    /// Re-arms the poller for what the connection waits for next.
+    fn park(&mut self, key: usize, wait: Wait) {
+        let interest = match wait {
+            Wait::Readable => Event::readable(key),
+            Wait::Writable => Event::writable(key),
+            Wait::Done(ending) => return self.close(key, Some(ending)),
+        };
+        let connection = &self.connections[key];
+        if let Err(error) = self.poller.modify(connection.socket(), interest) {
+            log::warn!(
+                "{:?}: cannot re-arm the poller: {error}",
+                connection.stream()
+            );
+            self.close(key, None);
+        }
+    }
+
+    fn check_timers(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (key, connection) in self.connections.iter_mut() {
+            if let Some(wait) = connection.check_timers(now, &self.ctx) {
+                expired.push((key, wait));
+            }
+        }
+        for (key, wait) in expired {
+            self.park(key, wait);
+        }
+    }
+
+    fn close(&mut self, key: usize, ending: Option<Ending>) {
+        let connection = self.connections.remove(key);
+        let _ = self.poller.delete(connection.socket());
+        if let Some(ending) = ending {
+            log::debug!("{:?} closed: {ending:?}", connection.stream());
+        }
+    }
+}

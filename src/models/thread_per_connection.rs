@@ -1,0 +1,62 @@
+//! `thread-per-connection`: every accepted connection gets its own OS thread.
+//!
+//! ```text
+//! acceptor --spawn--> [thread: client A]
+//!          --spawn--> [thread: client B]
+//!          --spawn--> [thread: client C]   ... up to --max-connections
+//! ```
+//!
+//! Simple and fair, and fast at low counts; the cost is a thread (stack,
+//! scheduler work) per client, idle or not. `--max-connections` bounds how
+//! many threads it can start.
+
+use crate::context::Context;
+use crate::pool::run_catching_panics;
+use crate::tcp::{acceptor, blocking};
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+/// Stack size for connection threads: the handler needs little, and a
+/// smaller stack lets more threads fit.
+const STACK_SIZE: usize = 256 * 1024;
+
+/// Serves each connection on a thread of its own.
+pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let result = acceptor::accept_loop(&listener, &ctx, |connection| {
+        join_finished(&mut threads);
+        let peer = format!("{connection:?}");
+        let thread_ctx = Arc::clone(&ctx);
+        let spawned = thread::Builder::new()
+            .name("connection".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                run_catching_panics("connection thread", || {
+                    blocking::serve(connection, &thread_ctx)
+                });
+            });
+        match spawned {
+            Ok(thread) => threads.push(thread),
+            // The closure, and with it the connection, is dropped: closed.
+            Err(error) => log::warn!("cannot start a thread for {peer}: {error}; closed it"),
+        }
+    });
+    for thread in threads {
+        let _ = thread.join();
+    }
+    result
+}
+
+/// Joins threads whose connection has ended, so the list stays short.
+fn join_finished(threads: &mut Vec<JoinHandle<()>>) {
+    let mut index = 0;
+    while index < threads.len() {
+        if threads[index].is_finished() {
+            let _ = threads.swap_remove(index).join();
+        } else {
+            index += 1;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Starting and stopping a whole server: TCP in the chosen model, UDP on
+//! its own thread, and the graceful shutdown that ties them together.
+//!
+//! ```text
+//! run(tcp, udp, config, shutdown)
+//!   ├─ thread "tcp": models::run  (acceptor + the model's threads)
+//!   ├─ thread "udp": udp::serve
+//!   └─ this thread: waits for the trigger, then
+//!        1. connections stop receiving (the registry, at trigger time)
+//!        2. waits up to the grace period for replies to drain
+//!        3. cuts what is left, joins every thread, returns the totals
+//! ```
+
+use crate::config::ServerConfig;
+use crate::context::Context;
+use crate::models;
+use crate::shutdown::Shutdown;
+use crate::stats::Summary;
+use crate::udp;
+use std::io;
+use std::net::{TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+/// Serves `tcp` (and `udp`, if given) until `shutdown` is triggered, then
+/// shuts down gracefully and returns the totals.
+///
+/// Fails only if a server thread cannot be started or the TCP side fails
+/// outright (e.g. the poller cannot be created); a failure of one side
+/// triggers `shutdown` so the other stops too.
+pub fn run(
+    tcp: TcpListener,
+    udp: Option<UdpSocket>,
+    config: ServerConfig,
+    shutdown: Shutdown,
+) -> io::Result<Summary> {
+    let ctx = Context::new(config, shutdown.clone());
+    let tcp_thread = spawn_service("tcp", &ctx, move |ctx| models::run(tcp, ctx))?;
+    let udp_thread = match udp {
+        Some(socket) => Some(spawn_service("udp", &ctx, move |ctx| {
+            udp::serve(socket, &ctx)
+        })?),
+        None => None,
+    };
+    shutdown.wait();
+    log::info!("shutting down: answering the lines already received");
+    let deadline = Instant::now() + ctx.config.shutdown_grace;
+    if !ctx.registry.wait_until_empty(deadline) {
+        log::warn!(
+            "{} connections still had replies unsent after {:?}; closing them",
+            ctx.registry.open_count(),
+            ctx.config.shutdown_grace
+        );
+        ctx.registry.close_all();
+    }
+    let tcp_result = join(tcp_thread);
+    let udp_result = udp_thread.map_or(Ok(()), join);
+    tcp_result.and(udp_result)?;
+    Ok(ctx.stats.summary())
+}
+
+/// Starts one side of the server on its own thread. If it ends with an
+/// error, the error is logged and the whole server is shut down.
+fn spawn_service(
+    name: &str,
+    ctx: &Arc<Context>,
+    service: impl FnOnce(Arc<Context>) -> io::Result<()> + Send + 'static,
+) -> io::Result<JoinHandle<io::Result<()>>> {
+    let ctx = Arc::clone(ctx);
+    let name_owned = name.to_string();
+    thread::Builder::new().name(name.into()).spawn(move || {
+        let shutdown = ctx.shutdown.clone();
+        let result = service(ctx);
+        if let Err(error) = &result {
+            log::error!("{name_owned} service failed: {error}");
+            shutdown.trigger();
+        }
+        result
+    })
+}
+
+fn join(thread: JoinHandle<io::Result<()>>) -> io::Result<()> {
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("a server thread panicked")))
+}

@@ -1,0 +1,163 @@
+//! The shutdown trigger, passed *into* the server instead of read from a
+//! global signal handler.
+//!
+//! `upcase-server` pulls the trigger from its Ctrl-C / SIGTERM handler; tests
+//! pull it directly, so they can stop a server without sending signals.
+//! Threads learn about it three ways, whichever suits how they block:
+//! - polling [`Shutdown::is_triggered`] between units of work;
+//! - sleeping with [`Shutdown::sleep`], which wakes early when triggered;
+//! - registering a wake-up with [`Shutdown::on_trigger`] (a poller's
+//!   `notify`), for threads parked in a readiness poller.
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+type Wake = Box<dyn Fn() + Send + Sync>;
+
+/// A cloneable, one-way switch: once triggered it stays triggered.
+#[derive(Clone)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    triggered: AtomicBool,
+    /// Dropped on trigger, which disconnects `signal` and so wakes every
+    /// thread sleeping in [`Shutdown::sleep`].
+    keep_open: Mutex<Option<Sender<()>>>,
+    signal: Receiver<()>,
+    wakers: Mutex<Vec<Wake>>,
+}
+
+impl Shutdown {
+    /// A trigger that has not been pulled.
+    pub fn new() -> Shutdown {
+        let (keep_open, signal) = crossbeam_channel::bounded(0);
+        Shutdown {
+            inner: Arc::new(Inner {
+                triggered: AtomicBool::new(false),
+                keep_open: Mutex::new(Some(keep_open)),
+                signal,
+                wakers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Pulls the trigger: every sleeper and registered wake-up is woken.
+    /// Pulling it again does nothing.
+    pub fn trigger(&self) {
+        if self.inner.triggered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        drop(lock(&self.inner.keep_open).take());
+        for wake in lock(&self.inner.wakers).iter() {
+            wake();
+        }
+    }
+
+    /// Whether the trigger has been pulled.
+    pub fn is_triggered(&self) -> bool {
+        self.inner.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps for `duration` or until the trigger is pulled, whichever
+    /// comes first. Returns whether the trigger has been pulled.
+    pub fn sleep(&self, duration: Duration) -> bool {
+        match self.inner.signal.recv_timeout(duration) {
+            Err(RecvTimeoutError::Timeout) => self.is_triggered(),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
+        }
+    }
+
+    /// Blocks until the trigger is pulled.
+    pub fn wait(&self) {
+        while !self.sleep(Duration::from_secs(3600)) {}
+    }
+
+    /// Sends `item` on a bounded channel, waiting while it is full, but gives
+    /// `item` back (as `Err`) if the trigger is pulled or the receivers are
+    /// gone first. Lets a producer block on a full queue without blocking
+    /// shutdown.
+    pub fn send_unless_triggered<T>(&self, sender: &Sender<T>, item: T) -> Result<(), T> {
+        let mut item = item;
+        loop {
+            match sender.send_timeout(item, Duration::from_millis(50)) {
+                Ok(()) => return Ok(()),
+                Err(SendTimeoutError::Timeout(returned)) if !self.is_triggered() => item = returned,
+                Err(SendTimeoutError::Timeout(returned))
+                | Err(SendTimeoutError::Disconnected(returned)) => return Err(returned),
+            }
+        }
+    }
+
+    /// Runs `wake` when the trigger is pulled (at once if it already was).
+    pub fn on_trigger(&self, wake: impl Fn() + Send + Sync + 'static) {
+        let mut wakers = lock(&self.inner.wakers);
+        if self.is_triggered() {
+            wake();
+        } else {
+            wakers.push(Box::new(wake));
+        }
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: the data guarded here (a list of
+/// wake-ups, a sender) stays valid even if a holder panicked.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant;
+
+    #[test]
+    fn sleep_times_out_while_not_triggered() {
+        let shutdown = Shutdown::new();
+        assert!(!shutdown.sleep(Duration::from_millis(10)));
+        assert!(!shutdown.is_triggered());
+    }
+
+    #[test]
+    fn trigger_wakes_a_sleeper_early() {
+        let shutdown = Shutdown::new();
+        let sleeper = {
+            let shutdown = shutdown.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                (shutdown.sleep(Duration::from_secs(60)), start.elapsed())
+            })
+        };
+        shutdown.trigger();
+        let (woken, slept) = sleeper.join().unwrap();
+        assert!(woken);
+        assert!(slept < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn wakers_run_once_even_if_registered_late() {
+        let shutdown = Shutdown::new();
+        let count = Arc::new(AtomicUsize::new(0));
+        let early = Arc::clone(&count);
+        shutdown.on_trigger(move || {
+            early.fetch_add(1, Ordering::SeqCst);
+        });
+        shutdown.trigger();
+        shutdown.trigger();
+        let late = Arc::clone(&count);
+        shutdown.on_trigger(move || {
+            late.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+}

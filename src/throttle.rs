@@ -1,0 +1,50 @@
+//! Rate-limited warnings: a flood of bad traffic must not become a flood of
+//! log lines (which would cost more than the traffic itself).
+
+use std::time::{Duration, Instant};
+
+/// Lets one warning through per interval and counts the ones held back.
+#[derive(Debug)]
+pub struct LogThrottle {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogThrottle {
+    /// A throttle that lets one warning through per `interval`.
+    pub fn new(interval: Duration) -> LogThrottle {
+        LogThrottle {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Returns `Some(n)` when a warning may be logged now, `n` being how
+    /// many were held back since the last one; `None` to stay quiet.
+    pub fn allow(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.last.is_some_and(|last| now - last < self.interval) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lets_one_through_then_counts_the_rest() {
+        let mut throttle = LogThrottle::new(Duration::from_secs(3600));
+        assert_eq!(throttle.allow(), Some(0));
+        assert_eq!(throttle.allow(), None);
+        assert_eq!(throttle.allow(), None);
+        throttle.last = Some(Instant::now() - Duration::from_secs(7200));
+        assert_eq!(throttle.allow(), Some(2));
+    }
+}

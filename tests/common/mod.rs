@@ -1,0 +1,262 @@
+//! Test support: start the real `upcase-server` binary on port 0, talk to it
+//! over real sockets, stop it with real signals.
+//!
+//! Readiness is the server's own `tcp listening on ...` line, never a sleep.
+//! Every wait is bounded, and `Drop` kills a server a test left running.
+
+#![allow(dead_code)] // each test file uses a different part of this
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous bound on any single wait: tests fail instead of hanging.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Every threading model, by its `--model` name.
+pub const MODELS: [&str; 4] = ["pool", "fixed-pool", "thread-per-connection", "iterative"];
+
+/// A running `upcase-server` started by a test.
+pub struct Server {
+    child: Child,
+    /// The TCP address from the `tcp listening on` line.
+    pub tcp: SocketAddr,
+    /// The UDP address from the `udp listening on` line, unless `--no-udp`.
+    pub udp: Option<SocketAddr>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts the server on free loopback ports with extra `args`.
+    pub fn start(args: &[&str]) -> Server {
+        Server::start_with(args, |_| {})
+    }
+
+    /// Starts the server with `--model model` and extra `args`.
+    pub fn start_model(model: &str, args: &[&str]) -> Server {
+        let mut all = vec!["--model", model];
+        all.extend_from_slice(args);
+        Server::start(&all)
+    }
+
+    /// Like [`Server::start`], letting the caller adjust the command first.
+    pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
+        command.args(["--tcp", "127.0.0.1:0"]);
+        if !args.contains(&"--no-udp") {
+            command.args(["--udp", "127.0.0.1:0"]);
+        }
+        command
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("start upcase-server");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let mut pipe = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        let (tcp, udp) = read_addresses(stdout, !args.contains(&"--no-udp"));
+        Server {
+            child,
+            tcp: tcp.unwrap_or_else(|| panic!("no tcp line")),
+            udp,
+            stderr,
+        }
+    }
+
+    /// A new client connection with bounded reads.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.tcp).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// A UDP socket connected to the server, with bounded reads.
+    pub fn udp_client(&self) -> UdpSocket {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(self.udp.expect("udp enabled")).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket
+    }
+
+    /// What the server logged so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until the server's log contains `text`.
+    pub fn wait_for_log(&self, text: &str) -> bool {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if self.stderr().contains(text) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` and waits (bounded) for the server to exit.
+    pub fn stop_with(mut self, signal: i32) -> (ExitStatus, String) {
+        send_signal(self.child.id(), signal);
+        let status = self
+            .wait_exit(PATIENCE)
+            .expect("server exits after a signal");
+        // The stderr thread ends with the pipe; give it a moment to flush.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && !self.stderr().contains("shutdown complete") {
+            thread::sleep(Duration::from_millis(10));
+        }
+        (status, self.stderr())
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Reads the `tcp listening on` / `udp listening on` lines.
+fn read_addresses(
+    stdout: std::process::ChildStdout,
+    want_udp: bool,
+) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut tcp, mut udp) = (None, None);
+    while tcp.is_none() || (want_udp && udp.is_none()) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(addr) = line.strip_prefix("tcp listening on ") {
+            tcp = Some(addr.parse().expect("tcp address"));
+        } else if let Some(addr) = line.strip_prefix("udp listening on ") {
+            udp = Some(addr.parse().expect("udp address"));
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    thread::spawn(move || for _ in lines {});
+    (tcp, udp)
+}
+
+/// Sends a Unix signal to a process the test started.
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let result = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(result, 0, "kill({pid}, {signal})");
+}
+
+/// Writes `request`, then reads exactly `expected.len()` bytes and checks them.
+pub fn round_trip(stream: &mut TcpStream, request: &[u8], expected: &[u8]) {
+    stream.write_all(request).unwrap();
+    assert_eq!(read_exact_len(stream, expected.len()), expected);
+}
+
+/// Reads exactly `len` bytes (bounded by the stream's read timeout).
+pub fn read_exact_len(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    stream.read_exact(&mut buf).unwrap();
+    buf
+}
+
+/// Reads until the server closes the connection.
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).unwrap();
+    all
+}
+
+/// Whether any byte arrives within `wait` (used to show a client is *not*
+/// being served; a negative can only be shown by waiting).
+pub fn replies_within(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut byte = [0u8; 1];
+    let got = match stream.peek(&mut byte) {
+        Ok(n) => n > 0,
+        Err(_) => false,
+    };
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    got
+}
+
+/// Raises this process's open-file limit to its hard limit (children inherit
+/// it), and returns the new soft limit.
+pub fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+/// Generates one `#[test]` per threading model for each named case, so
+/// every model runs the very same test code: `case(model: &str)`.
+#[macro_export]
+macro_rules! for_every_model {
+    ($($case:ident),* $(,)?) => {
+        mod pool {
+            $( #[test] fn $case() { super::$case("pool") } )*
+        }
+        mod fixed_pool {
+            $( #[test] fn $case() { super::$case("fixed-pool") } )*
+        }
+        mod thread_per_connection {
+            $( #[test] fn $case() { super::$case("thread-per-connection") } )*
+        }
+        mod iterative {
+            $( #[test] fn $case() { super::$case("iterative") } )*
+        }
+    };
+}
