@@ -1,0 +1,115 @@
+//! Graceful shutdown on SIGINT and SIGTERM, in every threading model: stop
+//! accepting, answer what was received, close every connection, exit 0 with
+//! a summary, promptly even with idle clients connected.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+for_every_model!(
+    sigint_closes_idle_clients_and_exits_zero,
+    sigterm_closes_idle_clients_and_exits_zero,
+    a_signal_mid_flood_never_cuts_or_corrupts_a_reply,
+);
+
+fn stop_with_idle_clients(model: &str, signal: i32) {
+    let server = Server::start_model(model, &["--workers", "2"]);
+    let mut idle = server.connect();
+    round_trip(&mut idle, b"then idle\n", b"THEN IDLE\n");
+    // A client that has sent half a line: it must not get half a reply.
+    let mut partial = None;
+    if model != "iterative" {
+        let mut client = server.connect();
+        round_trip(&mut client, b"ok\n", b"OK\n");
+        client.write_all(b"half a line").unwrap();
+        partial = Some(client);
+    }
+    let (status, log) = server.stop_with(signal);
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("shutdown complete"), "{log}");
+    assert!(log.contains("lines"), "{log}");
+    assert_eq!(read_to_close(&mut idle), b"");
+    if let Some(mut client) = partial {
+        assert_eq!(read_to_close(&mut client), b"");
+    }
+}
+
+fn sigint_closes_idle_clients_and_exits_zero(model: &str) {
+    stop_with_idle_clients(model, libc::SIGINT);
+}
+
+fn sigterm_closes_idle_clients_and_exits_zero(model: &str) {
+    stop_with_idle_clients(model, libc::SIGTERM);
+}
+
+fn a_signal_mid_flood_never_cuts_or_corrupts_a_reply(model: &str) {
+    const CLIENTS: usize = 4;
+    let server = Server::start_model(model, &["--workers", "2"]);
+    let started = Arc::new(Barrier::new(CLIENTS + 1));
+    let total_answered = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let mut stream = server.connect();
+            let started = Arc::clone(&started);
+            let total_answered = Arc::clone(&total_answered);
+            thread::spawn(move || {
+                started.wait();
+                let mut answered = 0usize;
+                let mut buf = Vec::new();
+                // Bounded: at most 200,000 lines per client.
+                for i in 0..200_000usize {
+                    let line = format!("client {c} line {i} ß\n");
+                    if stream.write_all(line.as_bytes()).is_err() {
+                        break;
+                    }
+                    let want = line.to_uppercase();
+                    buf.resize(want.len(), 0);
+                    match read_fully(&mut stream, &mut buf) {
+                        Ok(true) => assert_eq!(buf, want.as_bytes(), "wrong reply"),
+                        // Closed before this line was read: allowed, but
+                        // not in the middle of a reply.
+                        Ok(false) => break,
+                        Err(partial) => panic!("reply cut after {partial} bytes"),
+                    }
+                    answered += 1;
+                    total_answered.fetch_add(1, Ordering::Relaxed);
+                }
+                answered
+            })
+        })
+        .collect();
+    started.wait();
+    // Signal only once the flood is under way (bounded wait).
+    let deadline = Instant::now() + PATIENCE;
+    while total_answered.load(Ordering::Relaxed) < 1000 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let (status, log) = server.stop_with(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0), "{log}");
+    let answered: usize = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert!(answered >= 1000, "{answered}");
+}
+
+/// Fills `buf` completely: `Ok(true)`; the connection ended before the first
+/// byte: `Ok(false)`; it ended part-way: `Err(bytes read)`.
+fn read_fully(stream: &mut std::net::TcpStream, buf: &mut [u8]) -> Result<bool, usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    match filled {
+        0 => Ok(false),
+        n if n == buf.len() => Ok(true),
+        n => Err(n),
+    }
+}
