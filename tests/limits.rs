@@ -19,7 +19,6 @@ macro_rules! for_every_model_but_iterative {
         }
     };
 }
-use for_every_model_but_iterative;
 
 // `iterative` is left out: it accepts (and so can refuse) only between
 // clients, so it never has more than one connection open.
