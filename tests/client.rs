@@ -1,0 +1,141 @@
+//! `upcase-client` against the real server: piped input of any size,
+//! the interactive prompt, UDP, and a clear line for every failure.
+
+mod common;
+
+use common::*;
+use std::io::{Cursor, Read, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use upcase::client;
+
+fn run_client(args: &[&str], stdin: Vec<u8>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upcase-client"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start upcase-client");
+    let mut pipe = child.stdin.take().unwrap();
+    let feeder = thread::spawn(move || {
+        let _ = pipe.write_all(&stdin);
+    });
+    let output = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    output
+}
+
+/// A port on which nothing listens (bound, then released).
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+#[test]
+fn piped_input_of_many_megabytes_comes_back_exactly() {
+    let server = Server::start(&[]);
+    let mut input = Vec::new();
+    for i in 0..200_000 {
+        input.extend_from_slice(format!("line {i} of the big file, ß and ﬁ\n").as_bytes());
+    }
+    input.extend_from_slice(b"no newline at the end");
+    let expected = String::from_utf8(input.clone()).unwrap().to_uppercase();
+    let output = run_client(&[&server.tcp.to_string()], input);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout.len(), expected.len());
+    assert!(output.stdout == expected.as_bytes());
+}
+
+#[test]
+fn interactive_mode_prompts_and_prints_each_reply() {
+    let server = Server::start(&[]);
+    let mut screen = Vec::new();
+    let input = Cursor::new("hello\nstraße\n".as_bytes().to_vec());
+    client::run_tcp(server.tcp, input, &mut screen, true).unwrap();
+    assert_eq!(
+        String::from_utf8(screen).unwrap(),
+        "> HELLO\n> STRASSE\n> \n"
+    );
+}
+
+#[test]
+fn udp_sends_each_line_as_a_datagram() {
+    let server = Server::start(&[]);
+    let udp = server.udp.unwrap().to_string();
+    let output = run_client(&["--udp", &udp], "one\r\ntwo ß\n\nlast".as_bytes().to_vec());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout, "ONE\nTWO SS\n\nLAST\n".as_bytes());
+}
+
+#[test]
+fn a_refused_connection_is_one_clear_line() {
+    let address = closed_port();
+    let output = run_client(&[&address], b"hello\n".to_vec());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+    assert!(stderr.contains("nothing is listening"), "{stderr}");
+}
+
+#[test]
+fn a_reset_connection_is_one_clear_line() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let resetter = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut first = [0u8; 1];
+        let _ = (&stream).read(&mut first);
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+    });
+    let output = run_client(&[&address], b"hello\n".repeat(100_000));
+    resetter.join().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+}
+
+#[test]
+fn udp_with_nothing_listening_is_one_clear_line() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap().to_string();
+    drop(socket);
+    let output = run_client(&["--udp", &address], b"hello\n".to_vec());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+}
+
+#[test]
+fn udp_with_a_silent_peer_gives_up_after_retries() {
+    // Bound but never answering: no ICMP error, just silence.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let output = run_client(&["--udp", &address], b"anyone?\n".to_vec());
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no reply"), "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+    // Every try reached the peer.
+    silent.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let mut tries = 0;
+    while silent.recv(&mut buf).is_ok() {
+        tries += 1;
+    }
+    assert_eq!(tries, client::UDP_ATTEMPTS);
+}
