@@ -1,0 +1,117 @@
+//! `upcase-flood`: the verifying load generator. Parses flags, runs the
+//! flood (see `upcase::flood`), prints the report.
+
+use clap::{ArgGroup, Parser};
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+use std::time::Duration;
+use upcase::flood::{self, Options, Target};
+
+/// Floods an upcase server with concurrent clients and checks every reply.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+#[command(group(ArgGroup::new("target").required(true).args(["tcp", "udp"])))]
+#[command(args_override_self = true)]
+struct Args {
+    /// Flood the TCP server at ADDR.
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<String>,
+    /// Flood the UDP server at ADDR.
+    #[arg(long, value_name = "ADDR")]
+    udp: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    clients: usize,
+    /// Lines each client sends (unless --duration is given).
+    #[arg(long, value_name = "M", default_value_t = 1000)]
+    lines: u64,
+    /// Approximate bytes per line, newline included.
+    #[arg(long, value_name = "B", default_value_t = 64)]
+    line_bytes: usize,
+    /// Send for SECS seconds instead of a number of lines.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Lines in flight per client (1 = ping-pong, measuring latency).
+    #[arg(long, value_name = "K", default_value_t = 1,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pipeline: usize,
+    /// Open a new TCP connection for every line.
+    #[arg(long, conflicts_with_all = ["pipeline", "udp"])]
+    connect_per_line: bool,
+    /// Hold N extra idle TCP connections open during the run.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    idle: usize,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Hard limit on the whole run, in seconds [default: 300, or --duration + 30].
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value).map_err(|_| format!("{flag} must be a positive number"))
+}
+
+impl Args {
+    fn options(&self) -> Result<Options, String> {
+        let target = match (&self.tcp, &self.udp) {
+            (Some(addr), _) => Target::Tcp(resolve(addr)?),
+            (None, Some(addr)) => Target::Udp(resolve(addr)?),
+            (None, None) => return Err("give --tcp ADDR or --udp ADDR".into()),
+        };
+        let duration = self
+            .duration
+            .map(|d| seconds(d, "--duration"))
+            .transpose()?;
+        let timeout = match self.timeout {
+            Some(t) => seconds(t, "--timeout")?,
+            None => duration.map_or(Duration::from_secs(300), |d| d + Duration::from_secs(30)),
+        };
+        Ok(Options {
+            target,
+            clients: self.clients,
+            lines: self.lines,
+            line_bytes: self.line_bytes,
+            duration,
+            pipeline: self.pipeline,
+            connect_per_line: self.connect_per_line,
+            idle: self.idle,
+            timeout,
+            progress: !self.json && io::stderr().is_terminal(),
+        })
+    }
+}
+
+fn resolve(addr: &str) -> Result<std::net::SocketAddr, String> {
+    upcase::net::resolve(addr).map_err(|e| format!("cannot use address {addr}: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let options = match args.options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("upcase-flood: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match flood::run(options) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("upcase-flood: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else if let Err(error) = report.print_human(io::stdout().lock()) {
+        eprintln!("upcase-flood: cannot print the report: {error}");
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

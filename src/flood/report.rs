@@ -1,0 +1,295 @@
+//! Counting what happened, and telling it: per-client tallies, merged into
+//! one report, printed for people or as JSON for scripts.
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+use std::io::{self, Write};
+
+/// Error messages kept per run (the count of all of them is kept too).
+const ERRORS_KEPT: usize = 5;
+
+/// What one client thread saw.
+pub struct Tally {
+    /// Lines (or datagrams) sent.
+    pub sent: u64,
+    /// Replies that arrived and matched byte for byte.
+    pub ok: u64,
+    /// Replies that arrived but were wrong.
+    pub mismatches: u64,
+    /// Lines that never got a reply.
+    pub lost: u64,
+    /// UDP replies that arrived after a later one.
+    pub reordered: u64,
+    /// Payload bytes sent.
+    pub bytes: u64,
+    /// Failures (connect, reset, timeout...), as messages.
+    pub errors: Vec<String>,
+    /// How many failures there were in all.
+    pub error_count: u64,
+    /// Round-trip times in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Tally {
+    /// An empty tally.
+    pub fn new() -> Tally {
+        Tally {
+            sent: 0,
+            ok: 0,
+            mismatches: 0,
+            lost: 0,
+            reordered: 0,
+            bytes: 0,
+            errors: Vec::new(),
+            error_count: 0,
+            // 1 µs to 1 hour at 3 significant digits: bounds are fixed, so
+            // this cannot fail.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds"),
+        }
+    }
+
+    /// Records a failure.
+    pub fn error(&mut self, message: String) {
+        self.error_count += 1;
+        if self.errors.len() < ERRORS_KEPT {
+            self.errors.push(message);
+        }
+    }
+
+    /// Compares a reply with the expected one and records the outcome.
+    pub fn check(&mut self, reply: &[u8], expected: &[u8], micros: u64) {
+        if reply == expected {
+            self.ok += 1;
+            self.latency.saturating_record(micros.max(1));
+        } else {
+            self.mismatches += 1;
+            if self.mismatches == 1 {
+                self.error(format!(
+                    "mismatch: expected {:?}, got {:?}",
+                    String::from_utf8_lossy(expected),
+                    String::from_utf8_lossy(reply)
+                ));
+                self.error_count -= 1; // a mismatch is counted as such, not as an error
+            }
+        }
+    }
+
+    /// Adds another client's tally to this one.
+    pub fn merge(&mut self, other: Tally) {
+        self.sent += other.sent;
+        self.ok += other.ok;
+        self.mismatches += other.mismatches;
+        self.lost += other.lost;
+        self.reordered += other.reordered;
+        self.bytes += other.bytes;
+        self.error_count += other.error_count;
+        for message in other.errors {
+            if self.errors.len() < ERRORS_KEPT {
+                self.errors.push(message);
+            }
+        }
+        let _ = self.latency.add(&other.latency);
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
+/// The outcome of one flood run.
+pub struct Report {
+    /// `tcp` or `udp`.
+    pub transport: &'static str,
+    /// The server's address.
+    pub address: String,
+    /// How the clients sent: `ping-pong`, `pipeline K`, `connect-per-line`.
+    pub mode: String,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Extra idle connections held open during the run.
+    pub idle: usize,
+    /// Wall-clock seconds the run took.
+    pub seconds: f64,
+    /// All clients' counts together.
+    pub tally: Tally,
+}
+
+impl Report {
+    /// Replies per second.
+    pub fn lines_per_sec(&self) -> f64 {
+        self.tally.ok as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Payload megabytes (10^6) sent per second.
+    pub fn mb_per_sec(&self) -> f64 {
+        self.tally.bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+
+    /// A latency percentile in microseconds (0 when nothing was measured).
+    pub fn percentile_us(&self, percentile: f64) -> u64 {
+        if self.tally.latency.is_empty() {
+            0
+        } else {
+            self.tally.latency.value_at_quantile(percentile / 100.0)
+        }
+    }
+
+    /// TCP: every reply arrived and matched. UDP: loss is allowed, but no
+    /// reply may be wrong and no client may fail.
+    pub fn passed(&self) -> bool {
+        let t = &self.tally;
+        let clean = t.mismatches == 0 && t.error_count == 0;
+        match self.transport {
+            "tcp" => clean && t.lost == 0 && t.ok == t.sent,
+            _ => clean,
+        }
+    }
+
+    /// The report as one JSON object (the keys SPEC.md names, and more).
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = &self.tally;
+        json!({
+            "transport": self.transport,
+            "address": self.address,
+            "mode": self.mode,
+            "clients": self.clients,
+            "idle_connections": self.idle,
+            "lines_sent": t.sent,
+            "replies_ok": t.ok,
+            "mismatches": t.mismatches,
+            "lost": t.lost,
+            "reordered": t.reordered,
+            "errors": t.error_count,
+            "error_messages": t.errors,
+            "seconds": round3(self.seconds),
+            "lines_per_sec": round3(self.lines_per_sec()),
+            "mb_per_sec": round3(self.mb_per_sec()),
+            "p50_us": self.percentile_us(50.0),
+            "p99_us": self.percentile_us(99.0),
+            "p999_us": self.percentile_us(99.9),
+            "max_us": t.latency.max(),
+            "passed": self.passed(),
+        })
+    }
+
+    /// The summary for people.
+    pub fn print_human(&self, mut out: impl Write) -> io::Result<()> {
+        let t = &self.tally;
+        writeln!(
+            out,
+            "upcase-flood: {} {}, {} clients, {}{}",
+            self.transport,
+            self.address,
+            self.clients,
+            self.mode,
+            if self.idle > 0 {
+                format!(", {} idle connections held", self.idle)
+            } else {
+                String::new()
+            }
+        )?;
+        writeln!(out, "  lines sent    {}", t.sent)?;
+        writeln!(out, "  replies ok    {}", t.ok)?;
+        writeln!(out, "  mismatches    {}", t.mismatches)?;
+        writeln!(out, "  lost          {}", t.lost)?;
+        if self.transport == "udp" {
+            writeln!(out, "  reordered     {}", t.reordered)?;
+        }
+        writeln!(out, "  errors        {}", t.error_count)?;
+        writeln!(out, "  time          {:.2} s", self.seconds)?;
+        writeln!(
+            out,
+            "  throughput    {:.0} lines/s, {:.2} MB/s",
+            self.lines_per_sec(),
+            self.mb_per_sec()
+        )?;
+        writeln!(
+            out,
+            "  latency (us)  p50 {}  p99 {}  p99.9 {}  max {}",
+            self.percentile_us(50.0),
+            self.percentile_us(99.0),
+            self.percentile_us(99.9),
+            t.latency.max()
+        )?;
+        for message in &t.errors {
+            writeln!(out, "  error: {message}")?;
+        }
+        let verdict = match (self.passed(), self.transport) {
+            (true, "tcp") => "OK: every reply arrived and matched",
+            (true, _) => {
+                "OK: every reply that arrived matched (UDP loss is reported, not an error)"
+            }
+            (false, _) => "FAILED: see the counts above",
+        };
+        writeln!(out, "verdict: {verdict}")
+    }
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(transport: &'static str, tally: Tally) -> Report {
+        Report {
+            transport,
+            address: "127.0.0.1:1".into(),
+            mode: "ping-pong".into(),
+            clients: 1,
+            idle: 0,
+            seconds: 2.0,
+            tally,
+        }
+    }
+
+    #[test]
+    fn tcp_passes_only_when_every_reply_matched() {
+        let mut tally = Tally::new();
+        tally.sent = 2;
+        tally.check(b"A", b"A", 10);
+        tally.check(b"B", b"B", 30);
+        assert!(report("tcp", tally).passed());
+
+        let mut tally = Tally::new();
+        tally.sent = 2;
+        tally.check(b"A", b"A", 10);
+        tally.check(b"b", b"B", 10);
+        let failed = report("tcp", tally);
+        assert!(!failed.passed());
+        assert_eq!(failed.to_json()["mismatches"], 1);
+        assert_eq!(failed.to_json()["errors"], 0);
+    }
+
+    #[test]
+    fn udp_loss_is_reported_but_not_a_failure() {
+        let mut tally = Tally::new();
+        tally.sent = 3;
+        tally.lost = 1;
+        tally.check(b"A", b"A", 10);
+        tally.check(b"B", b"B", 10);
+        let udp = report("udp", tally);
+        assert!(udp.passed());
+        let json = udp.to_json();
+        for key in [
+            "transport",
+            "clients",
+            "lines_sent",
+            "replies_ok",
+            "mismatches",
+            "lost",
+            "seconds",
+            "lines_per_sec",
+            "p50_us",
+            "p99_us",
+        ] {
+            assert!(json.get(key).is_some(), "{key}");
+        }
+        assert_eq!(json["lines_per_sec"], 1.0);
+        assert_eq!(json["lost"], 1);
+    }
+}

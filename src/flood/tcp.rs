@@ -1,0 +1,212 @@
+//! TCP flood clients: ping-pong, pipelined, and connect-per-line.
+
+use super::payload::{expected, line};
+use super::report::Tally;
+use super::{describe, Run, REPLY_TIMEOUT};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::Instant;
+
+/// Checks that something answers on `addr` before the clients start.
+pub fn probe(addr: SocketAddr) -> Result<(), String> {
+    TcpStream::connect_timeout(&addr, REPLY_TIMEOUT)
+        .map(drop)
+        .map_err(|e| format!("cannot connect to {addr} (tcp): {e}"))
+}
+
+fn connect(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStream> {
+    match TcpStream::connect_timeout(&addr, REPLY_TIMEOUT) {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Some(stream)
+        }
+        Err(error) => {
+            tally.error(describe(id, "connect", &error));
+            None
+        }
+    }
+}
+
+/// Reads one reply line, at most `limit` bytes. `Ok(false)`: the server
+/// closed the connection first.
+fn read_reply(reader: &mut impl BufRead, reply: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
+    reply.clear();
+    reader.take(limit as u64).read_until(b'\n', reply)?;
+    Ok(!reply.is_empty())
+}
+
+/// One line in flight at a time: send, wait for the reply, check, repeat.
+pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+    let mut tally = Tally::new();
+    let Some(stream) = connect(id, addr, &mut tally) else {
+        return tally;
+    };
+    let mut reader = BufReader::new(&stream);
+    let mut writer = &stream;
+    let mut reply = Vec::new();
+    let mut seq = 0;
+    while run.should_send(seq) {
+        let line = line(id, seq, run.options.line_bytes);
+        let want = expected(&line);
+        let started = Instant::now();
+        if let Err(error) = writer.write_all(&line) {
+            tally.error(describe(id, "send", &error));
+            break;
+        }
+        tally.sent += 1;
+        tally.bytes += line.len() as u64;
+        let _ = stream.set_read_timeout(Some(run.read_timeout()));
+        match read_reply(&mut reader, &mut reply, want.len() + 1) {
+            Ok(true) => tally.check(&reply, &want, started.elapsed().as_micros() as u64),
+            Ok(false) => {
+                tally.lost += 1;
+                tally.error(format!("client {id}: the server closed the connection"));
+                break;
+            }
+            Err(error) => {
+                tally.lost += 1;
+                tally.error(describe(id, "waiting for a reply", &error));
+                break;
+            }
+        }
+        run.replied();
+        seq += 1;
+    }
+    tally
+}
+
+/// Up to `--pipeline` lines in flight: a writer thread sends while this
+/// thread reads and checks the replies in order.
+pub fn pipelined(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+    let mut tally = Tally::new();
+    let Some(stream) = connect(id, addr, &mut tally) else {
+        return tally;
+    };
+    // (sequence number, time queued): a slot in the window per line in flight.
+    let (window, sent) = crossbeam_channel::bounded::<(u64, Instant)>(run.options.pipeline);
+    let (replies_result, writer_result) = thread::scope(|scope| {
+        let writer = scope.spawn(|| send_all(id, &stream, run, window));
+        let replies = read_replies(id, &stream, run, sent, &mut tally);
+        (replies, writer.join())
+    });
+    match writer_result {
+        Ok(Ok((lines, bytes))) => {
+            tally.sent += lines;
+            tally.bytes += bytes;
+        }
+        Ok(Err((lines, bytes, error))) => {
+            tally.sent += lines;
+            tally.bytes += bytes;
+            tally.error(describe(id, "send", &error));
+        }
+        Err(_) => tally.error(format!("client {id}: the sending thread panicked")),
+    }
+    let answered = tally.ok + tally.mismatches;
+    tally.lost += tally.sent.saturating_sub(answered);
+    if let Err(error) = replies_result {
+        tally.error(describe(id, "waiting for a reply", &error));
+    }
+    tally
+}
+
+type SendOutcome = Result<(u64, u64), (u64, u64, io::Error)>;
+
+fn send_all(
+    id: usize,
+    stream: &TcpStream,
+    run: &Run,
+    window: crossbeam_channel::Sender<(u64, Instant)>,
+) -> SendOutcome {
+    let mut out = BufWriter::with_capacity(64 * 1024, stream);
+    let (mut seq, mut bytes) = (0u64, 0u64);
+    let mut result = Ok(());
+    while run.should_send(seq) {
+        if window.is_full() {
+            // The window is full: the replies we wait for must be on the wire.
+            if let Err(error) = out.flush() {
+                result = Err(error);
+                break;
+            }
+        }
+        if window.send((seq, Instant::now())).is_err() {
+            break; // the reader stopped
+        }
+        let line = line(id, seq, run.options.line_bytes);
+        if let Err(error) = out.write_all(&line) {
+            result = Err(error);
+            break;
+        }
+        seq += 1;
+        bytes += line.len() as u64;
+    }
+    let result = result.and_then(|()| out.flush());
+    let _ = stream.shutdown(Shutdown::Write);
+    match result {
+        Ok(()) => Ok((seq, bytes)),
+        Err(error) => Err((seq, bytes, error)),
+    }
+}
+
+fn read_replies(
+    id: usize,
+    stream: &TcpStream,
+    run: &Run,
+    sent: crossbeam_channel::Receiver<(u64, Instant)>,
+    tally: &mut Tally,
+) -> io::Result<()> {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut reply = Vec::new();
+    for (seq, queued) in sent.iter() {
+        let want = expected(&line(id, seq, run.options.line_bytes));
+        stream.set_read_timeout(Some(run.read_timeout()))?;
+        if !read_reply(&mut reader, &mut reply, want.len() + 1)? {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the server closed the connection",
+            ));
+        }
+        tally.check(&reply, &want, queued.elapsed().as_micros() as u64);
+        run.replied();
+    }
+    Ok(())
+}
+
+/// A fresh connection per line: connect, send, half-close, read the reply.
+/// Measures connection set-up and tear-down as much as the line itself.
+pub fn connect_per_line(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+    let mut tally = Tally::new();
+    let mut reply = Vec::new();
+    let mut seq = 0;
+    while run.should_send(seq) {
+        let line = line(id, seq, run.options.line_bytes);
+        let want = expected(&line);
+        let started = Instant::now();
+        let Some(mut stream) = connect(id, addr, &mut tally) else {
+            break;
+        };
+        tally.sent += 1;
+        tally.bytes += line.len() as u64;
+        let exchange = stream
+            .write_all(&line)
+            .and_then(|()| stream.shutdown(Shutdown::Write))
+            .and_then(|()| stream.set_read_timeout(Some(run.read_timeout())))
+            .and_then(|()| {
+                reply.clear();
+                (&mut stream)
+                    .take(want.len() as u64 + 1)
+                    .read_to_end(&mut reply)
+            });
+        match exchange {
+            Ok(_) => tally.check(&reply, &want, started.elapsed().as_micros() as u64),
+            Err(error) => {
+                tally.lost += 1;
+                tally.error(describe(id, "exchange", &error));
+                break;
+            }
+        }
+        run.replied();
+        seq += 1;
+    }
+    tally
+}

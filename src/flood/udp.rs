@@ -1,0 +1,154 @@
+//! The UDP flood client: up to `--pipeline` datagrams in flight, replies
+//! matched by the sequence number they carry, loss and reordering counted.
+
+use super::payload::{expected, line, sequence_of};
+use super::report::Tally;
+use super::{describe, Run};
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// A datagram without a reply for this long is counted as lost.
+pub const LOSS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long one `recv` waits before the client looks at its clock again.
+const POLL: Duration = Duration::from_millis(50);
+
+fn open(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let local: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(addr)?;
+    Ok(socket)
+}
+
+/// Checks that something answers on `addr` (a few tries, about 3 s).
+pub fn probe(addr: SocketAddr) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("no upcase server answers on {addr} (udp): {e}");
+    let socket = open(addr).map_err(fail)?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .map_err(fail)?;
+    let mut buf = [0u8; 64];
+    for _ in 0..3 {
+        socket.send(b"probe").map_err(fail)?;
+        match socket.recv(&mut buf) {
+            Ok(_) => return Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Err(format!(
+        "no upcase server answers on {addr} (udp): no reply in 3 s"
+    ))
+}
+
+/// Sends this client's datagrams and checks the replies.
+pub fn client(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+    let mut tally = Tally::new();
+    let socket = match open(addr).and_then(|s| s.set_read_timeout(Some(POLL)).map(|()| s)) {
+        Ok(socket) => socket,
+        Err(error) => {
+            tally.error(describe(id, "udp socket", &error));
+            return tally;
+        }
+    };
+    let window = run.options.pipeline.max(1);
+    let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::with_capacity(window);
+    let mut buf = vec![0u8; 65536];
+    let mut highest_seen: Option<u64> = None;
+    let mut seq = 0;
+    loop {
+        while in_flight.len() < window && run.should_send(seq) {
+            let datagram = payload(id, seq, run);
+            match socket.send(&datagram) {
+                Ok(_) => {
+                    tally.sent += 1;
+                    tally.bytes += datagram.len() as u64;
+                    in_flight.push_back((seq, Instant::now()));
+                }
+                // The kernel's buffer is full: a flood's loss, counted.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    tally.sent += 1;
+                    tally.lost += 1;
+                }
+                Err(error) => {
+                    tally.error(describe(id, "send", &error));
+                    return tally;
+                }
+            }
+            seq += 1;
+        }
+        if in_flight.is_empty() || run.past_deadline() {
+            tally.lost += in_flight.len() as u64;
+            return tally;
+        }
+        match socket.recv(&mut buf) {
+            Ok(n) => receive(
+                id,
+                &buf[..n],
+                run,
+                &mut in_flight,
+                &mut highest_seen,
+                &mut tally,
+            ),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(error) => {
+                tally.error(describe(id, "receive", &error));
+                tally.lost += in_flight.len() as u64;
+                return tally;
+            }
+        }
+        while in_flight
+            .front()
+            .is_some_and(|(_, sent)| sent.elapsed() >= LOSS_TIMEOUT)
+        {
+            in_flight.pop_front();
+            tally.lost += 1;
+        }
+    }
+}
+
+/// The datagram for line `seq`: the line without its newline.
+fn payload(id: usize, seq: u64, run: &Run) -> Vec<u8> {
+    let mut datagram = line(id, seq, run.options.line_bytes);
+    datagram.pop();
+    datagram
+}
+
+fn receive(
+    id: usize,
+    reply: &[u8],
+    run: &Run,
+    in_flight: &mut VecDeque<(u64, Instant)>,
+    highest_seen: &mut Option<u64>,
+    tally: &mut Tally,
+) {
+    let Some(seq) = sequence_of(reply, id) else {
+        tally.check(
+            reply,
+            b"<a reply carrying this client's sequence number>",
+            0,
+        );
+        return;
+    };
+    // A reply to a datagram already counted lost (or a duplicate) is ignored.
+    let Some(index) = in_flight.iter().position(|(s, _)| *s == seq) else {
+        return;
+    };
+    let (_, sent) = in_flight.remove(index).unwrap_or((seq, Instant::now()));
+    if highest_seen.is_some_and(|highest| seq < highest) {
+        tally.reordered += 1;
+    }
+    *highest_seen = Some(highest_seen.map_or(seq, |h| h.max(seq)));
+    tally.check(
+        reply,
+        &expected(&payload(id, seq, run)),
+        sent.elapsed().as_micros() as u64,
+    );
+    run.replied();
+}

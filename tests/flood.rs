@@ -1,0 +1,158 @@
+//! `upcase-flood` against the real server (counts add up), against a
+//! deliberately wrong server (mismatches found, non-zero exit), and against
+//! nothing at all (a clear error).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::thread;
+
+fn flood(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_upcase-flood"))
+        .args(args)
+        .output()
+        .expect("run upcase-flood")
+}
+
+fn json_of(output: &Output) -> Value {
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn tcp_counts_add_up_in_every_mode() {
+    let server = Server::start(&[]);
+    let tcp = server.tcp.to_string();
+    for mode in [&[][..], &["--pipeline", "32"], &["--connect-per-line"]] {
+        let mut args = vec!["--tcp", &tcp, "--clients", "4", "--lines", "300", "--json"];
+        args.extend_from_slice(mode);
+        let output = flood(&args);
+        assert!(
+            output.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let report = json_of(&output);
+        assert_eq!(report["transport"], "tcp");
+        assert_eq!(report["clients"], 4);
+        assert_eq!(report["lines_sent"], 1200, "{mode:?}");
+        assert_eq!(report["replies_ok"], 1200, "{mode:?}");
+        assert_eq!(report["mismatches"], 0);
+        assert_eq!(report["lost"], 0);
+        assert!(report["lines_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(report["p99_us"].as_u64().unwrap() >= report["p50_us"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn udp_counts_add_up_and_loss_is_not_an_error() {
+    let server = Server::start(&[]);
+    let udp = server.udp.unwrap().to_string();
+    let output = flood(&["--udp", &udp, "--clients", "2", "--lines", "500", "--json"]);
+    assert!(output.status.success());
+    let report = json_of(&output);
+    assert_eq!(report["transport"], "udp");
+    assert_eq!(report["lines_sent"], 1000);
+    let ok = report["replies_ok"].as_u64().unwrap();
+    let lost = report["lost"].as_u64().unwrap();
+    assert_eq!(ok + lost, 1000);
+    assert_eq!(report["mismatches"], 0);
+}
+
+#[test]
+fn idle_connections_are_held_during_the_run() {
+    let server = Server::start(&["--workers", "1"]);
+    let tcp = server.tcp.to_string();
+    let output = flood(&["--tcp", &tcp, "--idle", "50", "--lines", "100", "--json"]);
+    assert!(output.status.success());
+    assert_eq!(json_of(&output)["idle_connections"], 50);
+    assert!(server.wait_for_log("connected"));
+}
+
+#[test]
+fn the_human_summary_has_the_numbers() {
+    let server = Server::start(&[]);
+    let output = flood(&["--tcp", &server.tcp.to_string(), "--lines", "50"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for needle in ["replies ok    200", "lines/s", "p99.9", "verdict: OK"] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+}
+
+/// A server that gets every tenth line wrong.
+fn start_wrong_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(stream) = stream else { continue };
+            thread::spawn(move || {
+                let mut writer = &stream;
+                let reader = BufReader::new(&stream);
+                for (i, line) in reader.split(b'\n').enumerate() {
+                    let Ok(mut line) = line else { break };
+                    if i % 10 != 9 {
+                        line = String::from_utf8_lossy(&line).to_uppercase().into_bytes();
+                    }
+                    line.push(b'\n');
+                    if writer.write_all(&line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn a_wrong_server_is_caught_and_the_exit_status_says_so() {
+    let address = start_wrong_server();
+    let output = flood(&[
+        "--tcp",
+        &address,
+        "--clients",
+        "2",
+        "--lines",
+        "100",
+        "--json",
+    ]);
+    assert!(!output.status.success());
+    let report = json_of(&output);
+    assert_eq!(report["mismatches"], 20);
+    assert_eq!(report["replies_ok"], 180);
+}
+
+#[test]
+fn nothing_listening_is_one_clear_line_and_a_failure() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = free.local_addr().unwrap().to_string();
+    drop(free);
+    let output = flood(&["--tcp", &address, "--lines", "10"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(&address), "{stderr}");
+}
+
+#[test]
+fn a_duration_run_ends_by_itself() {
+    let server = Server::start(&[]);
+    let output = flood(&[
+        "--tcp",
+        &server.tcp.to_string(),
+        "--duration",
+        "0.5",
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let report = json_of(&output);
+    let seconds = report["seconds"].as_f64().unwrap();
+    assert!((0.4..30.0).contains(&seconds), "{seconds}");
+    assert!(report["lines_sent"].as_u64().unwrap() > 0);
+}
