@@ -65,7 +65,9 @@ mod tests {
     fn expected_replies_change_length_and_carry_the_sequence() {
         let line = line(12, 345, 64);
         let reply = expected(&line);
-        assert!(reply.len() > line.len());
+        let text = std::str::from_utf8(&line).unwrap();
+        assert!(text.contains('ß') && text.contains('ﬁ'), "{text}");
+        assert_ne!(reply, line);
         assert_eq!(sequence_of(&reply, 12), Some(345));
         assert_eq!(sequence_of(&reply, 13), None);
         assert_eq!(sequence_of(b"garbage", 12), None);

@@ -27,12 +27,19 @@ use std::time::Instant;
 const READS_PER_TURN: usize = 16;
 
 /// What a connection waits for next.
+///
+/// The poller is edge-triggered: it reports *changes* (new input arrived,
+/// room appeared to send), so a connection must never stop while input it
+/// could read is still queued, unless it asks to be served [`Wait::Again`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
-    /// Input from the client.
+    /// Input from the client: every queued byte has been read.
     Readable,
-    /// Room to send the outbox.
+    /// Room to send the outbox (reading is paused until it is empty).
     Writable,
+    /// Work is left (its turn's budget ran out, or its state changed):
+    /// serve it again soon, without waiting for an event.
+    Again,
     /// Nothing: the connection is finished and should be dropped.
     Done(Ending),
 }
@@ -120,19 +127,19 @@ impl Connection {
 
     /// Called periodically: ends the connection if `--idle-timeout` passed
     /// without a complete line, or if lingering has gone on long enough.
-    pub fn check_timers(&mut self, now: Instant, ctx: &Context) -> Option<Wait> {
+    pub fn check_timers(&mut self, now: Instant) -> Option<Wait> {
         match self.phase {
             Phase::Serving if self.idle.expired(now) => {
+                if !self.outbox.is_empty() {
+                    // A client that does not even read gets no more time.
+                    return Some(Wait::Done(Ending::IdleTimeout));
+                }
                 self.outbox.extend_from_slice(IDLE_TIMEOUT_REPLY);
                 self.phase = Phase::Finishing {
                     ending: Ending::IdleTimeout,
                     linger: true,
                 };
-                match self.flush_outbox(ctx) {
-                    Ok(true) => Some(self.finish(Ending::IdleTimeout, true)),
-                    // A client that does not even read gets no more time.
-                    Ok(false) | Err(_) => Some(Wait::Done(Ending::IdleTimeout)),
-                }
+                Some(Wait::Again)
             }
             Phase::Finishing { ending, .. } if self.idle.expired(now) => Some(Wait::Done(ending)),
             Phase::Lingering { ending, until, .. } if now >= until => Some(Wait::Done(ending)),
@@ -172,15 +179,9 @@ impl Connection {
             if let Phase::Finishing { ending, linger } = self.phase {
                 return Ok(self.finish(ending, linger));
             }
-            if received < scratch.read.len() {
-                // The socket is very likely drained: skip the read that
-                // would only say so, and let the poller tell us.
-                return Ok(Wait::Readable);
-            }
         }
-        // Still more input: yield to other connections; the re-armed poller
-        // reports this one ready again straight away.
-        Ok(Wait::Readable)
+        // Still more input: yield to the other connections, come back soon.
+        Ok(Wait::Again)
     }
 
     fn end_of_input(&mut self, scratch: &mut Scratch, ctx: &Context) -> Wait {
@@ -215,7 +216,8 @@ impl Connection {
             until: Instant::now() + LINGER,
             discarded: 0,
         };
-        Wait::Readable
+        // Input may already be queued, and no new event would report it.
+        Wait::Again
     }
 
     fn discard_input(&mut self, scratch: &mut Scratch) -> Wait {
