@@ -28,30 +28,36 @@ use crate::registry::TrackedStream;
 use crate::tcp::evented::{Connection, Scratch, Wait};
 use crate::tcp::{acceptor, Ending};
 use crossbeam_channel::{Receiver, TryRecvError};
-use polling::{Event, Events, PollMode, Poller};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
 use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Connections that may wait in the channel for a worker to take them.
 const QUEUE: usize = 1024;
 
+/// The poller token that means "woken up" rather than "a socket is ready".
+const WAKE: Token = Token(usize::MAX);
+
 /// Serves with `--workers` event loops.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     let workers = ctx.config.workers.max(1);
     let (sender, receiver) = crossbeam_channel::bounded(QUEUE);
-    let pollers = (0..workers)
-        .map(|_| Poller::new().map(Arc::new))
-        .collect::<io::Result<Vec<_>>>()?;
     let pool = ThreadPool::new(workers, workers, "worker")?;
-    for (id, poller) in pollers.iter().enumerate() {
-        let waker = Arc::clone(poller);
+    let mut wakers = Vec::with_capacity(workers);
+    for id in 0..workers {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let on_shutdown = Arc::clone(&waker);
         ctx.shutdown.on_trigger(move || {
-            let _ = waker.notify();
+            let _ = on_shutdown.wake();
         });
-        let event_loop = EventLoop::new(id, Arc::clone(poller), receiver.clone(), &ctx);
+        wakers.push(waker);
+        let event_loop = EventLoop::new(id, poll, receiver.clone(), &ctx);
         if pool.execute(move || event_loop.run()).is_err() {
             return Err(io::Error::other("the worker pool closed while starting"));
         }
@@ -66,13 +72,13 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
             log::debug!("shutting down: a queued connection was closed unserved");
             return;
         }
-        let _ = pollers[next].notify();
-        next = (next + 1) % pollers.len();
+        let _ = wakers[next].wake();
+        next = (next + 1) % wakers.len();
     });
     // Closing the channel tells the event loops no more connections come.
     drop(sender);
-    for poller in &pollers {
-        let _ = poller.notify();
+    for waker in &wakers {
+        let _ = waker.wake();
     }
     result
     // Dropping `pool` joins the event loops once their connections end.
@@ -80,10 +86,9 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
 
 /// One worker's loop: wait for readiness, serve what is ready, repeat.
 struct EventLoop {
-    id: usize,
     /// `worker N`, for log lines.
     name: String,
-    poller: Arc<Poller>,
+    poll: Poll,
     incoming: Receiver<TrackedStream>,
     connections: Slab<Connection>,
     /// Connections to serve again without waiting for an event.
@@ -97,7 +102,7 @@ struct EventLoop {
 impl EventLoop {
     fn new(
         id: usize,
-        poller: Arc<Poller>,
+        poll: Poll,
         incoming: Receiver<TrackedStream>,
         ctx: &Arc<Context>,
     ) -> EventLoop {
@@ -110,9 +115,8 @@ impl EventLoop {
             .map_or(Duration::from_secs(1), |t| t / 10)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         EventLoop {
-            id,
             name: format!("worker {id}"),
-            poller,
+            poll,
             incoming,
             connections: Slab::new(),
             again: Vec::new(),
@@ -123,28 +127,36 @@ impl EventLoop {
     }
 
     fn run(mut self) {
-        let mut events = Events::new();
+        let mut events = Events::with_capacity(1024);
         let mut next_timer_check = Instant::now() + self.tick;
         loop {
             let acceptor_gone = self.take_new_connections();
             if acceptor_gone && self.connections.is_empty() {
                 break;
             }
-            events.clear();
             let timeout = if self.again.is_empty() {
                 self.tick
             } else {
                 Duration::ZERO
             };
-            if let Err(error) = self.poller.wait(&mut events, Some(timeout)) {
+            if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
                 if error.kind() != io::ErrorKind::Interrupted {
-                    log::error!("worker {}: poller failed: {error}", self.id);
+                    log::error!("{}: poller failed: {error}", self.name);
                     self.ctx.shutdown.trigger();
                     break;
                 }
             }
             for event in events.iter() {
-                self.serve(event.key);
+                if event.token() == WAKE {
+                    continue; // new connections or shutdown: seen at the top
+                }
+                let key = event.token().0;
+                if event.is_read_closed() {
+                    if let Some(connection) = self.connections.get_mut(key) {
+                        connection.peer_closed();
+                    }
+                }
+                self.serve(key);
             }
             for key in std::mem::take(&mut self.again) {
                 self.serve(key);
@@ -155,7 +167,7 @@ impl EventLoop {
                 next_timer_check = now + self.tick;
             }
         }
-        log::debug!("worker {}: event loop finished", self.id);
+        log::debug!("{}: event loop finished", self.name);
     }
 
     /// Moves connections waiting in the channel onto this worker's poller.
@@ -174,27 +186,27 @@ impl EventLoop {
         let connection = match Connection::new(stream, &self.ctx) {
             Ok(connection) => connection,
             Err(error) => {
-                log::warn!("worker {}: cannot set up a connection: {error}", self.id);
+                log::warn!("{}: cannot set up a connection: {error}", self.name);
                 return;
             }
         };
         let entry = self.connections.vacant_entry();
         let key = entry.key();
-        // Edge-triggered interest in both directions, registered once: the
-        // connection never needs re-arming, saving a system call per line.
-        // SAFETY: the socket is deleted from the poller before the
-        // connection is dropped (see `close`).
-        let interest = Event::all(key);
-        match unsafe {
-            self.poller
-                .add_with_mode(connection.socket(), interest, PollMode::Edge)
-        } {
+        // Edge-triggered interest in both directions, registered once: a
+        // connection is never re-armed, which saves a system call per line.
+        let fd = connection.socket().as_raw_fd();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        match self
+            .poll
+            .registry()
+            .register(&mut SourceFd(&fd), Token(key), interest)
+        {
             Ok(()) => {
                 entry.insert(connection);
             }
             Err(error) => log::warn!(
-                "worker {}: cannot watch {:?}: {error}",
-                self.id,
+                "{}: cannot watch {:?}: {error}",
+                self.name,
                 connection.stream()
             ),
         }
@@ -241,7 +253,8 @@ impl EventLoop {
 
     fn close(&mut self, key: usize, ending: Option<Ending>) {
         let connection = self.connections.remove(key);
-        let _ = self.poller.delete(connection.socket());
+        let fd = connection.socket().as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
         if let Some(ending) = ending {
             log::debug!("{:?} closed: {ending:?}", connection.stream());
         }

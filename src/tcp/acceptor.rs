@@ -14,16 +14,19 @@
 use crate::context::Context;
 use crate::registry::TrackedStream;
 use crate::throttle::LogThrottle;
-use polling::{Event, Events, Poller};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Half, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long to wait before accepting again after running out of resources.
 pub const BACKOFF: Duration = Duration::from_millis(100);
 
-const LISTENER_KEY: usize = 0;
+const LISTENER: Token = Token(0);
+const WAKE: Token = Token(1);
 
 /// Accepts connections until the shutdown trigger is pulled, passing each
 /// admitted one to `hand_over`.
@@ -33,12 +36,13 @@ pub fn accept_loop(
     mut hand_over: impl FnMut(TrackedStream),
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    let poller = Arc::new(Poller::new()?);
-    // SAFETY: the listener outlives its registration: it is deleted below.
-    unsafe { poller.add(listener, Event::readable(LISTENER_KEY))? };
-    let waker = Arc::clone(&poller);
+    let mut poll = Poll::new()?;
+    let fd = listener.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
     ctx.shutdown.on_trigger(move || {
-        let _ = waker.notify();
+        let _ = waker.wake();
     });
     let mut acceptor = Acceptor {
         ctx,
@@ -46,24 +50,22 @@ pub fn accept_loop(
         starved_log: LogThrottle::new(Duration::from_secs(1)),
         starved: false,
     };
-    let mut events = Events::new();
+    let mut events = Events::with_capacity(8);
     let result = loop {
+        // Accept first: the listener is edge-triggered, so connections
+        // queued before the last wake-up must be taken without waiting.
+        acceptor.accept_ready(listener, &mut hand_over);
         if ctx.shutdown.is_triggered() {
             break Ok(());
         }
-        events.clear();
-        if let Err(error) = poller.wait(&mut events, None) {
+        if let Err(error) = poll.poll(&mut events, None) {
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             break Err(error);
         }
-        acceptor.accept_ready(listener, &mut hand_over);
-        if let Err(error) = poller.modify(listener, Event::readable(LISTENER_KEY)) {
-            break Err(error);
-        }
     };
-    let _ = poller.delete(listener);
+    let _ = poll.registry().deregister(&mut SourceFd(&fd));
     result
 }
 

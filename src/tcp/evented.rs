@@ -88,6 +88,9 @@ pub struct Connection {
     outbox: Vec<u8>,
     idle: IdleClock,
     phase: Phase,
+    /// The poller reported the client's end-of-input (or our own read
+    /// shutdown): reads must go on until they return end-of-file.
+    peer_closed: bool,
 }
 
 impl Connection {
@@ -100,6 +103,7 @@ impl Connection {
             outbox: Vec::new(),
             idle: IdleClock::start(ctx.config.idle_timeout),
             phase: Phase::Serving,
+            peer_closed: false,
         })
     }
 
@@ -111,6 +115,12 @@ impl Connection {
     /// The accepted connection, for log lines.
     pub fn stream(&self) -> &TrackedStream {
         &self.stream
+    }
+
+    /// Records that the poller saw the read side close: end-of-file is
+    /// queued behind whatever input is left.
+    pub fn peer_closed(&mut self) {
+        self.peer_closed = true;
     }
 
     /// Does every bit of work possible without blocking.
@@ -178,6 +188,12 @@ impl Connection {
             }
             if let Phase::Finishing { ending, linger } = self.phase {
                 return Ok(self.finish(ending, linger));
+            }
+            if received < scratch.read.len() && !self.peer_closed {
+                // A short read took everything queued, and no end-of-file
+                // is pending: skip the read that would only say "nothing
+                // more". New input, or a close, raises a new event.
+                return Ok(Wait::Readable);
             }
         }
         // Still more input: yield to the other connections, come back soon.
