@@ -4,7 +4,7 @@
 //! ```text
 //! run(tcp, udp, config, shutdown)
 //!   ├─ thread "tcp": models::run  (acceptor + the model's threads)
-//!   ├─ thread "udp": udp::serve
+//!   ├─ thread "udp": UdpService::run
 //!   └─ this thread: waits for the trigger, then
 //!        1. connections stop receiving (the registry, at trigger time)
 //!        2. waits up to the grace period for replies to drain
@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::models;
 use crate::shutdown::Shutdown;
 use crate::stats::Summary;
-use crate::udp;
+use crate::udp::UdpService;
 use std::io;
 use std::net::{TcpListener, UdpSocket};
 use std::sync::Arc;
@@ -36,11 +36,14 @@ pub fn run(
     shutdown: Shutdown,
 ) -> io::Result<Summary> {
     let ctx = Context::new(config, shutdown.clone());
+    // Set UDP up before TCP starts accepting: TCP clients could otherwise
+    // take the last file descriptors that UDP's poller needs.
+    let udp = udp
+        .map(|socket| UdpService::new(socket, &shutdown))
+        .transpose()?;
     let tcp_thread = spawn_service("tcp", &ctx, move |ctx| models::run(tcp, ctx))?;
     let udp_thread = match udp {
-        Some(socket) => Some(spawn_service("udp", &ctx, move |ctx| {
-            udp::serve(socket, &ctx)
-        })?),
+        Some(service) => Some(spawn_service("udp", &ctx, move |ctx| service.run(&ctx))?),
         None => None,
     };
     shutdown.wait();

@@ -1,20 +1,25 @@
 //! The UDP service: one datagram in, one uppercased datagram back.
 //!
 //! UDP has no connections, so there is nothing to pool: one thread
-//! receives, uppercases and replies, in every threading model. It blocks in
-//! `recv_from` (one system call per datagram) with a short timeout so it
-//! notices the shutdown trigger promptly.
+//! receives, uppercases and replies, in every threading model. The socket
+//! is non-blocking: the thread answers every datagram already queued, then
+//! waits on a poller, which the shutdown trigger wakes at once.
 
 use crate::codec::{uppercase_into, MAX_DATAGRAM, REPLY_TOO_LARGE};
 use crate::context::Context;
+use crate::shutdown::Shutdown;
 use crate::tcp::is_transient;
 use crate::throttle::LogThrottle;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
 use std::io;
 use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// How often a waiting UDP thread checks for shutdown.
-const SHUTDOWN_CHECK: Duration = Duration::from_millis(100);
+const SOCKET: Token = Token(0);
+const WAKE: Token = Token(1);
 
 /// Builds the reply to one datagram into `reply` (cleared first). Returns
 /// `false` when the uppercased payload would not fit in one datagram and
@@ -30,44 +35,96 @@ pub fn datagram_reply(payload: &[u8], reply: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Answers datagrams on `socket` until the shutdown trigger is pulled.
-pub fn serve(socket: UdpSocket, ctx: &Context) -> io::Result<()> {
-    socket.set_read_timeout(Some(SHUTDOWN_CHECK))?;
-    // 64 KiB holds the largest datagram IPv4 or IPv6 can deliver here.
-    let mut payload = vec![0u8; 64 * 1024];
-    let mut reply = Vec::with_capacity(payload.len());
-    let mut too_large_log = LogThrottle::new(Duration::from_secs(1));
-    let mut failure_log = LogThrottle::new(Duration::from_secs(1));
-    while !ctx.shutdown.is_triggered() {
-        let (received, client) = match socket.recv_from(&mut payload) {
-            Ok(datagram) => datagram,
-            Err(error) if is_transient(&error) => continue,
-            Err(error) => {
-                // E.g. an ICMP error from an earlier reply: not fatal.
-                if failure_log.allow().is_some() {
-                    log::warn!("udp receive failed: {error}");
-                }
-                continue;
-            }
+/// The UDP socket with its poller, ready to serve.
+///
+/// Built before any thread starts serving, so that a server that is short
+/// of file descriptors fails at start-up, not when TCP clients have taken
+/// the last ones.
+pub struct UdpService {
+    socket: UdpSocket,
+    poll: Poll,
+}
+
+impl UdpService {
+    /// Prepares `socket` for serving; `shutdown` will wake it.
+    pub fn new(socket: UdpSocket, shutdown: &Shutdown) -> io::Result<UdpService> {
+        socket.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let fd = socket.as_raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        shutdown.on_trigger(move || {
+            let _ = waker.wake();
+        });
+        Ok(UdpService { socket, poll })
+    }
+
+    /// Answers datagrams until the shutdown trigger is pulled.
+    pub fn run(mut self, ctx: &Context) -> io::Result<()> {
+        let mut answerer = Answerer {
+            // 64 KiB holds the largest datagram IPv4 or IPv6 can deliver here.
+            payload: vec![0u8; 64 * 1024],
+            reply: Vec::with_capacity(64 * 1024),
+            too_large_log: LogThrottle::new(Duration::from_secs(1)),
+            failure_log: LogThrottle::new(Duration::from_secs(1)),
         };
-        if !datagram_reply(&payload[..received], &mut reply) {
-            if let Some(held_back) = too_large_log.allow() {
-                log::warn!(
-                    "udp reply to {client} would exceed {MAX_DATAGRAM} bytes; sent an error \
-                     instead ({held_back} more since the last warning)"
-                );
+        let mut events = Events::with_capacity(4);
+        while !ctx.shutdown.is_triggered() {
+            answerer.answer_queued(&self.socket, ctx);
+            if let Err(error) = self.poll.poll(&mut events, None) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
             }
         }
-        match socket.send_to(&reply, client) {
-            Ok(sent) => ctx.stats.datagram(received, sent),
-            Err(error) => {
-                if failure_log.allow().is_some() {
-                    log::warn!("udp reply to {client} failed: {error}");
+        Ok(())
+    }
+}
+
+/// The UDP thread's buffers and quiet logs.
+struct Answerer {
+    payload: Vec<u8>,
+    reply: Vec<u8>,
+    too_large_log: LogThrottle,
+    failure_log: LogThrottle,
+}
+
+impl Answerer {
+    /// Answers every datagram queued on the (edge-triggered) socket.
+    fn answer_queued(&mut self, socket: &UdpSocket, ctx: &Context) {
+        while !ctx.shutdown.is_triggered() {
+            let (received, client) = match socket.recv_from(&mut self.payload) {
+                Ok(datagram) => datagram,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if is_transient(&error) => continue,
+                Err(error) => {
+                    // E.g. an ICMP error from an earlier reply: not fatal.
+                    if self.failure_log.allow().is_some() {
+                        log::warn!("udp receive failed: {error}");
+                    }
+                    continue;
+                }
+            };
+            if !datagram_reply(&self.payload[..received], &mut self.reply) {
+                if let Some(held_back) = self.too_large_log.allow() {
+                    log::warn!(
+                        "udp reply to {client} would exceed {MAX_DATAGRAM} bytes; sent an error \
+                         instead ({held_back} more since the last warning)"
+                    );
+                }
+            }
+            // A full send buffer drops the reply, as UDP may: counted as not sent.
+            match socket.send_to(&self.reply, client) {
+                Ok(sent) => ctx.stats.datagram(received, sent),
+                Err(error) => {
+                    if self.failure_log.allow().is_some() {
+                        log::warn!("udp reply to {client} failed: {error}");
+                    }
                 }
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

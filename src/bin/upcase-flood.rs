@@ -1,18 +1,49 @@
 //! `upcase-flood`: the verifying load generator. Parses flags, runs the
 //! flood (see `upcase::flood`), prints the report.
 
-use clap::{ArgGroup, Parser};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::io::{self, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use upcase::flood::compare::{self, CompareOptions};
 use upcase::flood::{self, Options, Target};
 
 /// Floods an upcase server with concurrent clients and checks every reply.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
-#[command(group(ArgGroup::new("target").required(true).args(["tcp", "udp"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(args_override_self = true)]
-struct Args {
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    flood: FloodArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the server in every threading model, measure each, and write
+    /// report.md with SVG charts (also threads vs sockets, TCP vs UDP).
+    Compare(CompareArgs),
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// A short run (seconds instead of minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Where to write report.md and the charts.
+    #[arg(long, value_name = "DIR", default_value = "target/upcase-compare")]
+    out: PathBuf,
+    /// The upcase-server binary [default: the one beside this program].
+    #[arg(long, value_name = "PATH")]
+    server: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("target").required(true).args(["tcp", "udp"])))]
+struct FloodArgs {
     /// Flood the TCP server at ADDR.
     #[arg(long, value_name = "ADDR")]
     tcp: Option<String>,
@@ -54,7 +85,7 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value).map_err(|_| format!("{flag} must be a positive number"))
 }
 
-impl Args {
+impl FloodArgs {
     fn options(&self) -> Result<Options, String> {
         let target = match (&self.tcp, &self.udp) {
             (Some(addr), _) => Target::Tcp(resolve(addr)?),
@@ -89,7 +120,43 @@ fn resolve(addr: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Compare(args)) => run_compare(args),
+        None => run_flood(&cli.flood),
+    }
+}
+
+fn run_compare(args: CompareArgs) -> ExitCode {
+    let server = match args.server {
+        Some(path) => path,
+        None => match std::env::current_exe() {
+            Ok(me) => me.with_file_name("upcase-server"),
+            Err(error) => {
+                eprintln!("upcase-flood: cannot find upcase-server: {error}; give --server PATH");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let options = CompareOptions {
+        server,
+        out: args.out,
+        quick: args.quick,
+        progress: io::stderr().is_terminal(),
+    };
+    match compare::run(&options) {
+        Ok(report) => {
+            println!("wrote {}", report.display());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("upcase-flood compare: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_flood(args: &FloodArgs) -> ExitCode {
     let options = match args.options() {
         Ok(options) => options,
         Err(message) => {

@@ -3,15 +3,22 @@
 //!
 //! - [`payload`]: the lines sent and the replies expected;
 //! - [`tcp`] and [`udp`]: one function per client thread and mode;
-//! - [`report`]: per-client tallies merged into the final report.
+//! - [`report`]: per-client tallies merged into the final report;
+//! - [`compare`]: `upcase-flood compare`, every model and carrier measured
+//!   side by side ([`spawn`] starts the servers, [`transports`] measures
+//!   threads vs sockets, [`chart`] draws the SVG charts).
 //!
 //! Every run is bounded: by `--lines` per client or by `--duration`, and in
 //! any case by `--timeout`, after which clients stop and what is missing is
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
+pub mod chart;
+pub mod compare;
 pub mod payload;
 pub mod report;
+pub mod spawn;
 pub mod tcp;
+pub mod transports;
 pub mod udp;
 
 use indicatif::{ProgressBar, ProgressStyle};

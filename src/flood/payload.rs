@@ -1,42 +1,85 @@
 //! The lines the flood sends, and the replies it expects.
 //!
-//! Every line starts with its client and sequence number, so a reply that
-//! arrives for the wrong line (or a reordered UDP datagram) is recognised.
-//! The rest mixes ASCII with characters whose uppercase has another length
-//! (`ß` -> `SS`, `ŉ` -> `ʼN`), so the server's full Unicode path is
-//! exercised. The expected reply comes from `str::to_uppercase`, not from
-//! this crate's codec: the check does not trust the code it checks.
+//! Every line starts with its client and sequence number (`c3 s42 `), so a
+//! reply that arrives for the wrong line, or a reordered UDP datagram, is
+//! recognised. The rest mixes ASCII with characters whose uppercase has
+//! another length (`ß` -> `SS`, `ﬁ` -> `FI`, `ŉ` -> `ʼN`), so the server's
+//! full Unicode path is exercised. The expected reply comes from
+//! `str::to_uppercase`, not from this crate's codec: the check does not
+//! trust the code it checks.
+
+use std::collections::HashMap;
+use std::io::Write;
 
 /// Filler text, cycled to reach the requested length.
 const FILLER: &str = "upcase straße ﬁne ŉ αβγ δ the quick brown fox ";
 
-/// The line (ending in `\n`) that client `client` sends as number `seq`,
-/// about `len` bytes long (never shorter than its `c<client> s<seq> ` tag).
-pub fn line(client: usize, seq: u64, len: usize) -> Vec<u8> {
-    let mut text = format!("c{client} s{seq} ");
-    let target = len.saturating_sub(1);
+/// Makes one client's lines and their expected replies without
+/// allocating per line: the filler after the tag, and its uppercase, are
+/// computed once per tag length.
+pub struct LineMaker {
+    client: usize,
+    len: usize,
+    fillers: HashMap<usize, (Vec<u8>, Vec<u8>)>,
+    line: Vec<u8>,
+    expected: Vec<u8>,
+}
+
+impl LineMaker {
+    /// Lines of about `len` bytes (newline included) for client `client`.
+    pub fn new(client: usize, len: usize) -> LineMaker {
+        LineMaker {
+            client,
+            len,
+            fillers: HashMap::new(),
+            line: Vec::with_capacity(len + 32),
+            expected: Vec::with_capacity(2 * len + 32),
+        }
+    }
+
+    /// Line number `seq` (ending in `\n`, never shorter than its tag) and
+    /// the exact reply the server must send for it.
+    pub fn make(&mut self, seq: u64) -> (&[u8], &[u8]) {
+        self.line.clear();
+        self.expected.clear();
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.line, "c{} s{seq} ", self.client);
+        let _ = write!(self.expected, "C{} S{seq} ", self.client);
+        let room = self.len.saturating_sub(1).saturating_sub(self.line.len());
+        let (filler, upper) = self
+            .fillers
+            .entry(room)
+            .or_insert_with(|| filler_of_length(room));
+        self.line.extend_from_slice(filler);
+        self.expected.extend_from_slice(upper);
+        (&self.line, &self.expected)
+    }
+}
+
+/// Filler of at most `room` bytes plus `\n`, and its uppercase.
+fn filler_of_length(room: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut text = String::new();
     for c in FILLER.chars().cycle() {
-        if text.len() + c.len_utf8() > target {
+        if text.len() + c.len_utf8() > room {
             break;
         }
         text.push(c);
     }
     text.push('\n');
-    text.into_bytes()
-}
-
-/// The reply the server must send for `line`.
-pub fn expected(line: &[u8]) -> Vec<u8> {
-    String::from_utf8_lossy(line).to_uppercase().into_bytes()
+    let upper = text.to_uppercase().into_bytes();
+    (text.into_bytes(), upper)
 }
 
 /// Reads the sequence number back out of a reply (`C<client> S<seq> ...`),
 /// if the reply belongs to `client`.
 pub fn sequence_of(reply: &[u8], client: usize) -> Option<u64> {
-    let text = std::str::from_utf8(reply.get(..reply.len().min(48))?).ok()?;
+    let head = &reply[..reply.len().min(48)];
+    let text = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+    };
     let mut words = text.split(' ');
-    let tag = words.next()?;
-    if tag.strip_prefix('C')?.parse::<usize>().ok()? != client {
+    if words.next()?.strip_prefix('C')?.parse::<usize>().ok()? != client {
         return None;
     }
     words.next()?.strip_prefix('S')?.parse().ok()
@@ -49,7 +92,8 @@ mod tests {
     #[test]
     fn lines_have_the_requested_length_and_one_newline() {
         for len in [20, 64, 128, 1000] {
-            let line = line(3, 42, len);
+            let mut maker = LineMaker::new(3, len);
+            let (line, _) = maker.make(42);
             assert!(
                 line.len() <= len && line.len() + 4 > len,
                 "{len}: {}",
@@ -58,18 +102,20 @@ mod tests {
             assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
             assert!(line.ends_with(b"\n"));
         }
-        assert_eq!(line(1, 7, 0), b"c1 s7 \n");
+        assert_eq!(LineMaker::new(1, 0).make(7).0, b"c1 s7 \n");
     }
 
     #[test]
-    fn expected_replies_change_length_and_carry_the_sequence() {
-        let line = line(12, 345, 64);
-        let reply = expected(&line);
-        let text = std::str::from_utf8(&line).unwrap();
-        assert!(text.contains('ß') && text.contains('ﬁ'), "{text}");
-        assert_ne!(reply, line);
-        assert_eq!(sequence_of(&reply, 12), Some(345));
-        assert_eq!(sequence_of(&reply, 13), None);
+    fn expected_replies_are_the_standard_uppercase() {
+        let mut maker = LineMaker::new(12, 64);
+        for seq in [0, 9, 10, 345, 1_000_000] {
+            let (line, expected) = maker.make(seq);
+            let text = std::str::from_utf8(line).unwrap();
+            assert!(text.contains('ß') && text.contains('ﬁ'), "{text}");
+            assert_eq!(expected, text.to_uppercase().as_bytes());
+            assert_eq!(sequence_of(expected, 12), Some(seq));
+            assert_eq!(sequence_of(expected, 13), None);
+        }
         assert_eq!(sequence_of(b"garbage", 12), None);
     }
 }

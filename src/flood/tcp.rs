@@ -1,6 +1,6 @@
 //! TCP flood clients: ping-pong, pipelined, and connect-per-line.
 
-use super::payload::{expected, line};
+use super::payload::LineMaker;
 use super::report::Tally;
 use super::{describe, Run, REPLY_TIMEOUT};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -45,12 +45,12 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
     let mut reader = BufReader::new(&stream);
     let mut writer = &stream;
     let mut reply = Vec::new();
+    let mut lines = LineMaker::new(id, run.options.line_bytes);
     let mut seq = 0;
     while run.should_send(seq) {
-        let line = line(id, seq, run.options.line_bytes);
-        let want = expected(&line);
+        let (line, want) = lines.make(seq);
         let started = Instant::now();
-        if let Err(error) = writer.write_all(&line) {
+        if let Err(error) = writer.write_all(line) {
             tally.error(describe(id, "send", &error));
             break;
         }
@@ -58,7 +58,7 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
         tally.bytes += line.len() as u64;
         let _ = stream.set_read_timeout(Some(run.read_timeout()));
         match read_reply(&mut reader, &mut reply, want.len() + 1) {
-            Ok(true) => tally.check(&reply, &want, started.elapsed().as_micros() as u64),
+            Ok(true) => tally.check(&reply, want, started.elapsed().as_micros() as u64),
             Ok(false) => {
                 tally.lost += 1;
                 tally.error(format!("client {id}: the server closed the connection"));
@@ -119,6 +119,7 @@ fn send_all(
     window: crossbeam_channel::Sender<(u64, Instant)>,
 ) -> SendOutcome {
     let mut out = BufWriter::with_capacity(64 * 1024, stream);
+    let mut lines = LineMaker::new(id, run.options.line_bytes);
     let (mut seq, mut bytes) = (0u64, 0u64);
     let mut result = Ok(());
     while run.should_send(seq) {
@@ -132,8 +133,8 @@ fn send_all(
         if window.send((seq, Instant::now())).is_err() {
             break; // the reader stopped
         }
-        let line = line(id, seq, run.options.line_bytes);
-        if let Err(error) = out.write_all(&line) {
+        let (line, _) = lines.make(seq);
+        if let Err(error) = out.write_all(line) {
             result = Err(error);
             break;
         }
@@ -157,8 +158,9 @@ fn read_replies(
 ) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut reply = Vec::new();
+    let mut lines = LineMaker::new(id, run.options.line_bytes);
     for (seq, queued) in sent.iter() {
-        let want = expected(&line(id, seq, run.options.line_bytes));
+        let (_, want) = lines.make(seq);
         stream.set_read_timeout(Some(run.read_timeout()))?;
         if !read_reply(&mut reader, &mut reply, want.len() + 1)? {
             return Err(io::Error::new(
@@ -166,7 +168,7 @@ fn read_replies(
                 "the server closed the connection",
             ));
         }
-        tally.check(&reply, &want, queued.elapsed().as_micros() as u64);
+        tally.check(&reply, want, queued.elapsed().as_micros() as u64);
         run.replied();
     }
     Ok(())
@@ -177,10 +179,10 @@ fn read_replies(
 pub fn connect_per_line(id: usize, addr: SocketAddr, run: &Run) -> Tally {
     let mut tally = Tally::new();
     let mut reply = Vec::new();
+    let mut lines = LineMaker::new(id, run.options.line_bytes);
     let mut seq = 0;
     while run.should_send(seq) {
-        let line = line(id, seq, run.options.line_bytes);
-        let want = expected(&line);
+        let (line, want) = lines.make(seq);
         let started = Instant::now();
         let Some(mut stream) = connect(id, addr, &mut tally) else {
             break;
@@ -188,7 +190,7 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &Run) -> Tally {
         tally.sent += 1;
         tally.bytes += line.len() as u64;
         let exchange = stream
-            .write_all(&line)
+            .write_all(line)
             .and_then(|()| stream.shutdown(Shutdown::Write))
             .and_then(|()| stream.set_read_timeout(Some(run.read_timeout())))
             .and_then(|()| {
@@ -198,7 +200,7 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &Run) -> Tally {
                     .read_to_end(&mut reply)
             });
         match exchange {
-            Ok(_) => tally.check(&reply, &want, started.elapsed().as_micros() as u64),
+            Ok(_) => tally.check(&reply, want, started.elapsed().as_micros() as u64),
             Err(error) => {
                 tally.lost += 1;
                 tally.error(describe(id, "exchange", &error));

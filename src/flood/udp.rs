@@ -1,7 +1,7 @@
 //! The UDP flood client: up to `--pipeline` datagrams in flight, replies
 //! matched by the sequence number they carry, loss and reordering counted.
 
-use super::payload::{expected, line, sequence_of};
+use super::payload::{sequence_of, LineMaker};
 use super::report::Tally;
 use super::{describe, Run};
 use std::collections::VecDeque;
@@ -61,11 +61,12 @@ pub fn client(id: usize, addr: SocketAddr, run: &Run) -> Tally {
     let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::with_capacity(window);
     let mut buf = vec![0u8; 65536];
     let mut highest_seen: Option<u64> = None;
+    let mut lines = LineMaker::new(id, run.options.line_bytes);
     let mut seq = 0;
     loop {
         while in_flight.len() < window && run.should_send(seq) {
-            let datagram = payload(id, seq, run);
-            match socket.send(&datagram) {
+            let (datagram, _) = datagram_and_reply(&mut lines, seq);
+            match socket.send(datagram) {
                 Ok(_) => {
                     tally.sent += 1;
                     tally.bytes += datagram.len() as u64;
@@ -88,14 +89,18 @@ pub fn client(id: usize, addr: SocketAddr, run: &Run) -> Tally {
             return tally;
         }
         match socket.recv(&mut buf) {
-            Ok(n) => receive(
-                id,
-                &buf[..n],
-                run,
-                &mut in_flight,
-                &mut highest_seen,
-                &mut tally,
-            ),
+            Ok(n) => {
+                let reply = &buf[..n];
+                receive(
+                    id,
+                    reply,
+                    run,
+                    &mut lines,
+                    &mut in_flight,
+                    &mut highest_seen,
+                    &mut tally,
+                )
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(error) => {
                 tally.error(describe(id, "receive", &error));
@@ -113,17 +118,18 @@ pub fn client(id: usize, addr: SocketAddr, run: &Run) -> Tally {
     }
 }
 
-/// The datagram for line `seq`: the line without its newline.
-fn payload(id: usize, seq: u64, run: &Run) -> Vec<u8> {
-    let mut datagram = line(id, seq, run.options.line_bytes);
-    datagram.pop();
-    datagram
+/// The datagram for line `seq` and its expected reply: the line and
+/// reply without their newlines (a datagram needs no terminator).
+fn datagram_and_reply(lines: &mut LineMaker, seq: u64) -> (&[u8], &[u8]) {
+    let (line, reply) = lines.make(seq);
+    (&line[..line.len() - 1], &reply[..reply.len() - 1])
 }
 
 fn receive(
     id: usize,
     reply: &[u8],
     run: &Run,
+    lines: &mut LineMaker,
     in_flight: &mut VecDeque<(u64, Instant)>,
     highest_seen: &mut Option<u64>,
     tally: &mut Tally,
@@ -145,10 +151,7 @@ fn receive(
         tally.reordered += 1;
     }
     *highest_seen = Some(highest_seen.map_or(seq, |h| h.max(seq)));
-    tally.check(
-        reply,
-        &expected(&payload(id, seq, run)),
-        sent.elapsed().as_micros() as u64,
-    );
+    let (_, expected) = datagram_and_reply(lines, seq);
+    tally.check(reply, expected, sent.elapsed().as_micros() as u64);
     run.replied();
 }

@@ -1,0 +1,86 @@
+//! Starting `upcase-server` as a child process on free ports, for
+//! `upcase-flood compare`: the `… listening on ADDR` lines are the ready
+//! signal, and the child is always stopped (SIGTERM, then kill) on drop.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A server this process started.
+pub struct ServerProcess {
+    child: Child,
+    /// Its TCP address.
+    pub tcp: SocketAddr,
+    /// Its UDP address.
+    pub udp: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `binary` on 127.0.0.1 port 0 (TCP and UDP) with `args`, and
+    /// waits for its address lines.
+    pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
+        let mut child = Command::new(binary)
+            .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display()))
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut tcp, mut udp) = (None, None);
+        while tcp.is_none() || udp.is_none() {
+            let Some(Ok(line)) = lines.next() else { break };
+            if let Some(addr) = line.strip_prefix("tcp listening on ") {
+                tcp = addr.parse().ok();
+            } else if let Some(addr) = line.strip_prefix("udp listening on ") {
+                udp = addr.parse().ok();
+            }
+        }
+        thread::spawn(move || for _ in lines {});
+        match (tcp, udp) {
+            (Some(tcp), Some(udp)) => Ok(ServerProcess { child, tcp, udp }),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(io::Error::other(format!(
+                    "{} did not announce its addresses",
+                    binary.display()
+                )))
+            }
+        }
+    }
+
+    /// The server's resident memory in KiB (Linux), if it can be read.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our child's.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,54 @@
+//! `upcase-flood compare --quick` end to end: it starts the real server in
+//! every model and writes a report and charts holding numbers for each.
+
+use std::process::Command;
+
+#[test]
+fn compare_quick_writes_a_report_and_charts_for_every_model() {
+    let out = std::env::temp_dir().join(format!("upcase-compare-{}", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_upcase-flood"))
+        .args(["compare", "--quick", "--out"])
+        .arg(&out)
+        .args(["--server", env!("CARGO_BIN_EXE_upcase-server")])
+        .output()
+        .expect("run upcase-flood compare");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for model in ["pool", "fixed-pool", "thread-per-connection", "iterative"] {
+        let row = report
+            .lines()
+            .find(|line| line.starts_with(&format!("| {model} | ")))
+            .unwrap_or_else(|| panic!("no row for {model}:\n{report}"));
+        assert!(row.chars().any(|c| c.is_ascii_digit()), "{row}");
+    }
+    for carrier in [
+        "crossbeam channel",
+        "unix domain socket",
+        "tcp loopback",
+        "udp loopback",
+    ] {
+        assert!(report.contains(carrier), "{carrier}");
+    }
+    // The Rust Book pool's limit shows: with idle clients holding both
+    // workers, a new client is never answered.
+    let idle_row = report
+        .lines()
+        .filter(|line| line.starts_with("| fixed-pool | "))
+        .find(|line| line.contains("never answered"));
+    assert!(idle_row.is_some(), "{report}");
+    for chart in [
+        "throughput.svg",
+        "latency_p99.svg",
+        "idle.svg",
+        "transports.svg",
+    ] {
+        let svg = std::fs::read_to_string(out.join(chart)).unwrap();
+        assert!(svg.starts_with("<svg"), "{chart}");
+        assert!(svg.contains("<text"), "{chart} has no labels");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
