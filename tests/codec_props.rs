@@ -46,8 +46,18 @@ fn decode_in_chunks(input: &[u8], cuts: &[usize], max_line: usize) -> (Vec<u8>, 
     (out, true)
 }
 
+/// 2,000 cases per property in `cargo test`; `scripts/fuzz.sh` raises it
+/// through `PROPTEST_CASES` for a long fuzzing run.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2000);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(config())]
 
     #[test]
     fn valid_utf8_is_uppercased_like_the_standard_library(text in any::<String>()) {

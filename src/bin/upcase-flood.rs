@@ -26,6 +26,19 @@ enum Command {
     /// Start the server in every threading model, measure each, and write
     /// report.md with SVG charts (also threads vs sockets, TCP vs UDP).
     Compare(CompareArgs),
+    /// Soak every threading model with good and hostile traffic, then check
+    /// for wrong replies, memory growth and leaked descriptors or threads.
+    Soak(SoakArgs),
+}
+
+#[derive(Args, Debug)]
+struct SoakArgs {
+    /// Seconds of traffic per model.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    seconds: f64,
+    /// The upcase-server binary [default: the one beside this program].
+    #[arg(long, value_name = "PATH")]
+    server: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -123,20 +136,48 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Compare(args)) => run_compare(args),
+        Some(Command::Soak(args)) => run_soak(args),
         None => run_flood(&cli.flood),
     }
 }
 
-fn run_compare(args: CompareArgs) -> ExitCode {
-    let server = match args.server {
-        Some(path) => path,
+/// The server binary to start: the one given, or the one beside this program.
+fn server_binary(given: Option<PathBuf>) -> Result<PathBuf, ExitCode> {
+    match given {
+        Some(path) => Ok(path),
         None => match std::env::current_exe() {
-            Ok(me) => me.with_file_name("upcase-server"),
+            Ok(me) => Ok(me.with_file_name("upcase-server")),
             Err(error) => {
                 eprintln!("upcase-flood: cannot find upcase-server: {error}; give --server PATH");
-                return ExitCode::from(2);
+                Err(ExitCode::from(2))
             }
         },
+    }
+}
+
+fn run_soak(args: SoakArgs) -> ExitCode {
+    let server = match server_binary(args.server) {
+        Ok(path) => path,
+        Err(code) => return code,
+    };
+    let options = upcase::flood::soak::SoakOptions {
+        server,
+        seconds: args.seconds,
+    };
+    match upcase::flood::soak::run(&options) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("upcase-flood soak: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_compare(args: CompareArgs) -> ExitCode {
+    let server = match server_binary(args.server) {
+        Ok(path) => path,
+        Err(code) => return code,
     };
     let options = CompareOptions {
         server,

@@ -6,7 +6,9 @@
 //! - [`report`]: per-client tallies merged into the final report;
 //! - [`compare`]: `upcase-flood compare`, every model and carrier measured
 //!   side by side ([`spawn`] starts the servers, [`transports`] measures
-//!   threads vs sockets, [`chart`] draws the SVG charts).
+//!   threads vs sockets, [`chart`] draws the SVG charts);
+//! - [`soak`]: `upcase-flood soak`, every model under good and hostile
+//!   traffic, checked for wrong replies and leaks.
 //!
 //! Every run is bounded: by `--lines` per client or by `--duration`, and in
 //! any case by `--timeout`, after which clients stop and what is missing is
@@ -16,6 +18,7 @@ pub mod chart;
 pub mod compare;
 pub mod payload;
 pub mod report;
+pub mod soak;
 pub mod spawn;
 pub mod tcp;
 pub mod transports;
