@@ -45,6 +45,25 @@ pub fn system_max_backlog() -> u32 {
         .unwrap_or(4096)
 }
 
+/// Raises this process's open-file limit to its hard limit (children
+/// inherit it) and returns the new soft limit. Tools that hold thousands
+/// of connections call it first.
+pub fn raise_fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+    }
+    limit.rlim_cur
+}
+
 /// Opens a TCP listener on `address` with the given listen backlog.
 pub fn listen_tcp(address: &str, backlog: u32) -> Result<TcpListener, SetupError> {
     let setup = |cause| SetupError {

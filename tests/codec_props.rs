@@ -2,18 +2,14 @@
 //! library, never loses a byte, and framing does not depend on how the
 //! input was chunked.
 
+mod common;
+
 use proptest::prelude::*;
 use upcase::codec::{uppercase, LineCodec};
 
-/// The obvious reference: each valid run through `str::to_uppercase`, each
-/// invalid byte copied.
+/// The obvious reference, independent of the codec.
 fn reference(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for chunk in input.utf8_chunks() {
-        out.extend_from_slice(chunk.valid().to_uppercase().as_bytes());
-        out.extend_from_slice(chunk.invalid());
-    }
-    out
+    common::reference_uppercase(input)
 }
 
 /// Bytes that are mostly text with newlines, some multi-byte characters

@@ -4,8 +4,7 @@
 mod common;
 
 use common::*;
-use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::Duration;
 
 /// How long a client is watched to show that it is *not* being answered.
@@ -21,28 +20,6 @@ fn pool_serves_fifty_clients_at_once_with_two_workers() {
             round_trip(client, line.as_bytes(), line.to_uppercase().as_bytes());
         }
     }
-}
-
-/// Writes to `stream` without ever reading, until the kernel's buffers on
-/// both sides are full, i.e. until the server has stopped reading it.
-fn fill_until_server_stops_reading(stream: &TcpStream) {
-    stream.set_nonblocking(true).unwrap();
-    let chunk = b"never read the reply to this line\n".repeat(2000);
-    let mut writer = stream;
-    for _ in 0..10_000 {
-        match writer.write(&chunk) {
-            Ok(_) => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e) => panic!("writing: {e}"),
-        }
-    }
-    panic!("the server kept reading a client that never reads its replies");
-}
-
-fn server_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 #[test]
@@ -64,7 +41,7 @@ fn pool_slow_and_stuck_clients_do_not_delay_a_new_one() {
     let mut fresh = server.connect();
     round_trip(&mut fresh, b"am I served?\n", b"AM I SERVED?\n");
     // Backpressure: the unread replies stayed bounded in the server.
-    assert!(server_rss_kib(server.pid()) < 64 * 1024);
+    assert!(rss_kib(server.pid()) < 64 * 1024);
     drop((partial, never_read));
 }
 

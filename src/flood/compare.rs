@@ -83,7 +83,8 @@ const WORKERS: &str = "2";
 
 /// Runs the whole comparison and writes the report. Returns the report's path.
 pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
-    raise_fd_limit();
+    // Many idle connections need many descriptors: use the whole allowance.
+    crate::net::raise_fd_limit();
     let plan = Plan::new(options.quick);
     let steps = Model::ALL.len() * (plan.ping_clients.len() + plan.idle_counts.len() + 3) + 2;
     let bar = progress_bar(options.progress, steps as u64);
@@ -497,19 +498,4 @@ fn table_header(md: &mut String, first: &str, columns: &[String]) {
 
 fn table_row(md: &mut String, first: &str, cells: &[String]) {
     let _ = writeln!(md, "| {first} | {} |", cells.join(" | "));
-}
-
-/// Many idle connections need many descriptors: use the whole allowance.
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }

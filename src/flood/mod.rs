@@ -291,5 +291,10 @@ impl ProgressDisplay {
 
 /// Describes an I/O failure of client `id` in a few words.
 pub(crate) fn describe(id: usize, what: &str, error: &io::Error) -> String {
-    format!("client {id}: {what}: {error}")
+    match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            format!("client {id}: {what}: timed out (no answer in time)")
+        }
+        _ => format!("client {id}: {what}: {error}"),
+    }
 }

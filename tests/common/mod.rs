@@ -224,21 +224,44 @@ pub fn replies_within(stream: &mut TcpStream, wait: Duration) -> bool {
     got
 }
 
-/// Raises this process's open-file limit to its hard limit (children inherit
-/// it), and returns the new soft limit.
+/// Raises the open-file limit to the hard limit (the server inherits it).
 pub fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    upcase::net::raise_fd_limit()
+}
+
+/// Writes to `stream` without ever reading, until the kernel's buffers on
+/// both sides are full, i.e. until the server has stopped reading it.
+pub fn fill_until_server_stops_reading(stream: &TcpStream) {
+    stream.set_nonblocking(true).unwrap();
+    let chunk = b"never read the reply to this line\n".repeat(2000);
+    let mut writer = stream;
+    for _ in 0..10_000 {
+        match writer.write(&chunk) {
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) => panic!("writing: {e}"),
+        }
     }
-    limit.rlim_cur
+    panic!("the server kept reading a client that never reads its replies");
+}
+
+/// The resident memory of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The protocol's answer to `input`, computed independently of the crate's
+/// codec: each valid UTF-8 run through `str::to_uppercase`, each invalid
+/// byte copied.
+pub fn reference_uppercase(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in input.utf8_chunks() {
+        out.extend_from_slice(chunk.valid().to_uppercase().as_bytes());
+        out.extend_from_slice(chunk.invalid());
+    }
+    out
 }
 
 /// Generates one `#[test]` per threading model for each named case, so
