@@ -36,6 +36,34 @@ fn read_reply(reader: &mut impl BufRead, reply: &mut Vec<u8>, limit: usize) -> i
     Ok(!reply.is_empty())
 }
 
+/// Records how waiting for one reply ended. Returns whether the client
+/// can go on (a closed or failed connection ends it).
+fn record_reply(
+    id: usize,
+    tally: &mut Tally,
+    outcome: io::Result<bool>,
+    reply: &[u8],
+    want: &[u8],
+    started: Instant,
+) -> bool {
+    match outcome {
+        Ok(true) => {
+            tally.check(reply, want, started.elapsed().as_micros() as u64);
+            true
+        }
+        Ok(false) => {
+            tally.lost += 1;
+            tally.error(format!("client {id}: the server closed the connection"));
+            false
+        }
+        Err(error) => {
+            tally.lost += 1;
+            tally.error(describe(id, "waiting for a reply", &error));
+            false
+        }
+    }
+}
+
 /// One line in flight at a time: send, wait for the reply, check, repeat.
 pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
     let mut tally = Tally::new();
@@ -57,18 +85,9 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
         tally.sent += 1;
         tally.bytes += line.len() as u64;
         let _ = stream.set_read_timeout(Some(run.read_timeout()));
-        match read_reply(&mut reader, &mut reply, want.len() + 1) {
-            Ok(true) => tally.check(&reply, want, started.elapsed().as_micros() as u64),
-            Ok(false) => {
-                tally.lost += 1;
-                tally.error(format!("client {id}: the server closed the connection"));
-                break;
-            }
-            Err(error) => {
-                tally.lost += 1;
-                tally.error(describe(id, "waiting for a reply", &error));
-                break;
-            }
+        let outcome = read_reply(&mut reader, &mut reply, want.len() + 1);
+        if !record_reply(id, &mut tally, outcome, &reply, want, started) {
+            break;
         }
         run.replied();
         seq += 1;
@@ -199,13 +218,9 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &Run) -> Tally {
                     .take(want.len() as u64 + 1)
                     .read_to_end(&mut reply)
             });
-        match exchange {
-            Ok(_) => tally.check(&reply, want, started.elapsed().as_micros() as u64),
-            Err(error) => {
-                tally.lost += 1;
-                tally.error(describe(id, "exchange", &error));
-                break;
-            }
+        let outcome = exchange.map(|_| !reply.is_empty());
+        if !record_reply(id, &mut tally, outcome, &reply, want, started) {
+            break;
         }
         run.replied();
         seq += 1;
