@@ -57,7 +57,11 @@ fn connections_past_the_limit_are_refused_and_service_resumes(model: &str) {
     round_trip(&mut first, b"one again\n", b"ONE AGAIN\n");
     drop(first);
     connect_until_served(&server, b"after one left\n");
-    assert!(server.stderr().contains("max-connections"));
+    assert!(
+        server.wait_for_log("max-connections"),
+        "{}",
+        server.stderr()
+    );
 }
 
 fn running_out_of_descriptors_is_logged_and_service_resumes(model: &str) {

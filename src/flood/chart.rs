@@ -38,6 +38,9 @@ pub fn line_chart(
         .map_err(|e| failed(path, e))?;
     chart
         .configure_mesh()
+        // The log axis would draw a line at every unit step: keep only the
+        // labelled ones.
+        .light_line_style(WHITE)
         .x_desc(x_label)
         .y_desc(y_label)
         .x_label_formatter(&|x| format!("{x:.0}"))
