@@ -309,7 +309,7 @@ fn draw_charts(
     chart::line_chart(
         &out.join("idle.svg"),
         "A new client's answer time while N clients sit idle",
-        "idle connections (missing point: never answered)",
+        "idle connections (0 drawn at 1; no point: never answered)",
         "new client's p50 latency (µs)",
         &per_model(&|r| {
             r.idle
