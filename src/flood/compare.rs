@@ -60,6 +60,7 @@ impl Plan {
 struct Ping {
     clients: usize,
     per_sec: f64,
+    p50_us: u64,
     p99_us: u64,
     /// The longest any client waited for a reply: shows clients that were
     /// made to wait for a worker even when all were answered in the end.
@@ -166,6 +167,7 @@ fn measure_model(
         results.ping.push(Ping {
             clients,
             per_sec: report.lines_per_sec(),
+            p50_us: report.percentile_us(50.0),
             p99_us: report.percentile_us(99.0),
             max_us: report.tally.latency.max(),
             lost: report.tally.lost,
@@ -350,7 +352,7 @@ fn write_report(
     );
     let _ = writeln!(
         md,
-        "## Ping-pong: round trips per second (p99 latency; the longest wait)\n"
+        "## Ping-pong: round trips per second (p50 and p99 latency; the longest wait)\n"
     );
     let _ = writeln!(
         md,
@@ -371,8 +373,9 @@ fn write_report(
                     format!("{:.0} ({} clients never answered)", p.per_sec, p.lost)
                 } else {
                     format!(
-                        "{:.0} (p99 {} µs; {:.1} ms)",
+                        "{:.0} (p50 {} µs, p99 {} µs; {:.1} ms)",
                         p.per_sec,
+                        p.p50_us,
                         p.p99_us,
                         p.max_us as f64 / 1000.0
                     )
