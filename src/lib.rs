@@ -16,6 +16,7 @@
 //! | [`tcp`] | the shared acceptor and the blocking and evented line handlers |
 //! | [`models`] | `pool`, `fixed-pool`, `thread-per-connection`, `iterative` |
 //! | [`udp`] | the datagram service, one thread in every model |
+//! | [`busy_poll`] | look again for a few µs before sleeping, while that pays |
 //! | [`server`] | wires it together: `run(tcp, udp, config, shutdown)` |
 //! | [`net`] | opening sockets (explicit listen backlog) with clear errors |
 //! | [`config`], [`context`], [`stats`], [`throttle`] | settings, shared state, totals, quiet logs |
@@ -24,6 +25,7 @@
 //!
 //! The binaries in `src/bin/` only parse flags and call into these.
 
+pub mod busy_poll;
 pub mod client;
 pub mod codec;
 pub mod config;

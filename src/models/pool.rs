@@ -22,6 +22,7 @@
 //! The workers are the ones of the crate's [`ThreadPool`]: each runs one
 //! long job, its event loop.
 
+use crate::busy_poll::BusyPoll;
 use crate::context::Context;
 use crate::pool::{run_catching_panics, ThreadPool};
 use crate::registry::TrackedStream;
@@ -97,6 +98,8 @@ struct EventLoop {
     ctx: Arc<Context>,
     /// How often idle timers are checked.
     tick: Duration,
+    /// How long to look for events before sleeping.
+    busy: BusyPoll,
 }
 
 impl EventLoop {
@@ -123,6 +126,7 @@ impl EventLoop {
             scratch: Scratch::new(),
             ctx: Arc::clone(ctx),
             tick,
+            busy: BusyPoll::default(),
         }
     }
 
@@ -134,12 +138,7 @@ impl EventLoop {
             if acceptor_gone && self.connections.is_empty() {
                 break;
             }
-            let timeout = if self.again.is_empty() {
-                self.tick
-            } else {
-                Duration::ZERO
-            };
-            if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
+            if let Err(error) = self.wait(&mut events) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     log::error!("{}: poller failed: {error}", self.name);
                     self.ctx.shutdown.trigger();
@@ -168,6 +167,34 @@ impl EventLoop {
             }
         }
         log::debug!("{}: event loop finished", self.name);
+    }
+
+    /// Waits for readiness: not at all while connections are due another
+    /// turn; otherwise looks for a few microseconds while that pays (see
+    /// [`busy_poll`](crate::busy_poll)), then sleeps until an event or the
+    /// next timer tick.
+    fn wait(&mut self, events: &mut Events) -> io::Result<()> {
+        if !self.again.is_empty() {
+            return self.poll.poll(events, Some(Duration::ZERO));
+        }
+        let poll = &mut self.poll;
+        let mut failure = None;
+        let found = self
+            .busy
+            .look(|| match poll.poll(events, Some(Duration::ZERO)) {
+                Ok(()) => !events.is_empty(),
+                Err(error) => {
+                    failure = Some(error);
+                    true
+                }
+            });
+        if found {
+            return failure.map_or(Ok(()), Err);
+        }
+        let asleep = Instant::now();
+        let result = self.poll.poll(events, Some(self.tick));
+        self.busy.slept(asleep.elapsed());
+        result
     }
 
     /// Moves connections waiting in the channel onto this worker's poller.

@@ -2,9 +2,14 @@
 //!
 //! UDP has no connections, so there is nothing to pool: one thread
 //! receives, uppercases and replies, in every threading model. The socket
-//! is non-blocking: the thread answers every datagram already queued, then
-//! waits on a poller, which the shutdown trigger wakes at once.
+//! is non-blocking: the thread answers every datagram already queued, a
+//! batch per system call each way ([`batch`]), then waits on a poller,
+//! which the shutdown trigger wakes at once.
 
+pub mod batch;
+
+use self::batch::{Inbox, Outbox, BATCH};
+use crate::busy_poll::BusyPoll;
 use crate::codec::{uppercase_into, MAX_DATAGRAM, REPLY_TOO_LARGE};
 use crate::context::Context;
 use crate::shutdown::Shutdown;
@@ -16,7 +21,7 @@ use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -63,20 +68,28 @@ impl UdpService {
     /// Answers datagrams until the shutdown trigger is pulled.
     pub fn run(mut self, ctx: &Context) -> io::Result<()> {
         let mut answerer = Answerer {
-            // 64 KiB holds the largest datagram IPv4 or IPv6 can deliver here.
-            payload: vec![0u8; 64 * 1024],
-            reply: Vec::with_capacity(64 * 1024),
+            inbox: Inbox::default(),
+            outbox: Outbox::default(),
+            reply: Vec::with_capacity(MAX_DATAGRAM),
             too_large_log: LogThrottle::new(Duration::from_secs(1)),
             failure_log: LogThrottle::new(Duration::from_secs(1)),
         };
         let mut events = Events::with_capacity(4);
+        let mut busy = BusyPoll::default();
         while !ctx.shutdown.is_triggered() {
             answerer.answer_queued(&self.socket, ctx);
+            // More is often microseconds away: look again before sleeping.
+            while busy
+                .look(|| ctx.shutdown.is_triggered() || answerer.answer_queued(&self.socket, ctx))
+            {
+            }
+            let asleep = Instant::now();
             if let Err(error) = self.poll.poll(&mut events, None) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     return Err(error);
                 }
             }
+            busy.slept(asleep.elapsed());
         }
         Ok(())
     }
@@ -84,7 +97,8 @@ impl UdpService {
 
 /// The UDP thread's buffers and quiet logs.
 struct Answerer {
-    payload: Vec<u8>,
+    inbox: Inbox,
+    outbox: Outbox,
     reply: Vec<u8>,
     too_large_log: LogThrottle,
     failure_log: LogThrottle,
@@ -92,39 +106,71 @@ struct Answerer {
 
 impl Answerer {
     /// Answers every datagram queued on the (edge-triggered) socket.
-    fn answer_queued(&mut self, socket: &UdpSocket, ctx: &Context) {
+    /// Returns whether there was any.
+    fn answer_queued(&mut self, socket: &UdpSocket, ctx: &Context) -> bool {
+        let mut answered = false;
         while !ctx.shutdown.is_triggered() {
-            let (received, client) = match socket.recv_from(&mut self.payload) {
-                Ok(datagram) => datagram,
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+            match self.inbox.receive(socket) {
+                Ok(_) => {
+                    self.answer_inbox(socket, ctx);
+                    answered = true;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if is_transient(&error) => continue,
                 Err(error) => {
-                    // E.g. an ICMP error from an earlier reply: not fatal.
                     if self.failure_log.allow().is_some() {
                         log::warn!("udp receive failed: {error}");
                     }
                     continue;
                 }
             };
-            if !datagram_reply(&self.payload[..received], &mut self.reply) {
+            // A short batch means the queue ran dry; the next datagram
+            // raises a new edge, so there is no need to ask again now.
+            if self.inbox.len() < BATCH {
+                break;
+            }
+        }
+        answered
+    }
+
+    /// Replies to every datagram in the inbox with one send.
+    fn answer_inbox(&mut self, socket: &UdpSocket, ctx: &Context) {
+        for index in 0..self.inbox.len() {
+            let payload = self.inbox.payload(index);
+            let sender = self.inbox.sender(index);
+            if !datagram_reply(payload, &mut self.reply) {
                 if let Some(held_back) = self.too_large_log.allow() {
                     log::warn!(
-                        "udp reply to {client} would exceed {MAX_DATAGRAM} bytes; sent an error \
-                         instead ({held_back} more since the last warning)"
+                        "udp reply to {} would exceed {MAX_DATAGRAM} bytes; sent an error \
+                         instead ({held_back} more since the last warning)",
+                        display(sender.socket_addr())
                     );
                 }
             }
-            // A full send buffer drops the reply, as UDP may: counted as not sent.
-            match socket.send_to(&self.reply, client) {
-                Ok(sent) => ctx.stats.datagram(received, sent),
+            self.outbox.push(sender, &self.reply);
+        }
+        let (inbox, failure_log) = (&self.inbox, &mut self.failure_log);
+        self.outbox
+            .send(socket, |index, peer, result| match result {
+                Ok(sent) => ctx.stats.datagram(inbox.payload(index).len(), sent),
                 Err(error) => {
-                    if self.failure_log.allow().is_some() {
-                        log::warn!("udp reply to {client} failed: {error}");
+                    if failure_log.allow().is_some() {
+                        log::warn!(
+                            "udp reply to {} failed: {error}",
+                            display(peer.socket_addr())
+                        );
                     }
                 }
-            }
-        }
+            });
     }
+}
+
+/// A peer's address for a log line.
+fn display(address: Option<std::net::SocketAddr>) -> String {
+    address.map_or_else(
+        || "an unknown peer".to_string(),
+        |address| address.to_string(),
+    )
 }
 
 #[cfg(test)]

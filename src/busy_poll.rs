@@ -1,0 +1,137 @@
+//! Adaptive busy-polling: look again for a few microseconds before sleeping.
+//!
+//! Why this exists: a thread that sleeps lets its CPU go idle, and waking
+//! an idle CPU is the slowest thing a ping-pong round trip does. On this
+//! kind of virtual machine it costs tens of microseconds (the hypervisor
+//! has to reschedule the virtual CPU), several times the work of answering
+//! a line. When the next request is only microseconds away, it is cheaper
+//! to keep looking for it than to sleep.
+//!
+//! Looking costs CPU, so the window adapts the way Linux KVM's halt-polling
+//! does: it grows while waits are short enough for a look to have caught
+//! them, and collapses to nothing when waits are long, so an idle or lightly
+//! loaded server never spins. Between looks the thread yields, so any other
+//! thread that wants the CPU (a client on the same core, say) gets it.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest a thread keeps looking before it sleeps.
+pub const MAX_WINDOW: Duration = Duration::from_micros(50);
+
+/// The window a first short wait opens; it doubles from there.
+const FIRST_WINDOW: Duration = Duration::from_micros(10);
+
+/// One thread's current looking window.
+#[derive(Debug, Default)]
+pub struct BusyPoll {
+    window: Duration,
+}
+
+impl BusyPoll {
+    /// Calls `look`, yielding the CPU between calls, until `look` finds
+    /// work (returns `true`) or the window has passed. Returns whether work
+    /// was found; `false` means: sleep now, then report how long with
+    /// [`slept`](BusyPoll::slept).
+    ///
+    /// Yielding matters when the peer shares this CPU: it is the peer,
+    /// given the CPU, that produces the work the next look finds.
+    pub fn look(&mut self, mut look: impl FnMut() -> bool) -> bool {
+        if self.window.is_zero() {
+            return false;
+        }
+        let deadline = Instant::now() + self.window;
+        loop {
+            if look() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// Adapts the window to a sleep that just ended after `how_long`.
+    /// A sleep a full window would have covered means looking pays: the
+    /// window grows. A longer one means it did not: the window shrinks.
+    pub fn slept(&mut self, how_long: Duration) {
+        self.window = if how_long <= MAX_WINDOW {
+            (self.window * 2).clamp(FIRST_WINDOW, MAX_WINDOW)
+        } else if self.window / 2 < FIRST_WINDOW {
+            Duration::ZERO
+        } else {
+            self.window / 2
+        };
+    }
+
+    /// The current window, for tests and diagnostics.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_poller_does_not_look_at_all() {
+        let mut busy = BusyPoll::default();
+        let mut looks = 0;
+        assert!(!busy.look(|| {
+            looks += 1;
+            true
+        }));
+        assert_eq!(looks, 0);
+    }
+
+    #[test]
+    fn short_sleeps_open_the_window_up_to_the_maximum() {
+        let mut busy = BusyPoll::default();
+        busy.slept(Duration::from_micros(5));
+        assert_eq!(busy.window(), FIRST_WINDOW);
+        for _ in 0..10 {
+            busy.slept(Duration::from_micros(5));
+        }
+        assert_eq!(busy.window(), MAX_WINDOW);
+    }
+
+    #[test]
+    fn long_sleeps_close_the_window() {
+        let mut busy = BusyPoll::default();
+        for _ in 0..10 {
+            busy.slept(Duration::from_micros(1));
+        }
+        let mut closes = 0;
+        while !busy.window().is_zero() {
+            busy.slept(Duration::from_millis(5));
+            closes += 1;
+            assert!(closes < 10, "the window never closed");
+        }
+        assert!(!busy.look(|| true), "a closed window looks no more");
+    }
+
+    #[test]
+    fn looking_stops_at_the_first_find_or_when_the_window_ends() {
+        let mut busy = BusyPoll::default();
+        busy.slept(Duration::ZERO);
+        let mut looks = 0;
+        assert!(busy.look(|| {
+            looks += 1;
+            true
+        }));
+        assert_eq!(looks, 1, "a find ends the looking");
+        let started = Instant::now();
+        let mut looks = 0;
+        assert!(!busy.look(|| {
+            looks += 1;
+            false
+        }));
+        assert!(looks >= 1);
+        assert!(
+            started.elapsed() >= busy.window(),
+            "gave up before the window ended"
+        );
+    }
+}
