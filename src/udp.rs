@@ -2,13 +2,15 @@
 //!
 //! UDP has no connections, so there is nothing to pool: one thread
 //! receives, uppercases and replies, in every threading model. The socket
-//! is non-blocking: the thread answers every datagram already queued, a
-//! batch per system call each way ([`batch`]), then waits on a poller,
-//! which the shutdown trigger wakes at once.
+//! is non-blocking: the thread answers every datagram already queued,
+//! looks again for a few microseconds while that pays
+//! ([`busy_poll`](crate::busy_poll)), then waits on a poller, which the
+//! shutdown trigger wakes at once.
+//!
+//! One `recvfrom` and one `sendto` per datagram, on purpose: batching with
+//! `recvmmsg`/`sendmmsg` was measured (README, Performance) and, under a
+//! flood, its bursts of replies overflowed the clients' receive queues.
 
-pub mod batch;
-
-use self::batch::{Inbox, Outbox, BATCH};
 use crate::busy_poll::BusyPoll;
 use crate::codec::{uppercase_into, MAX_DATAGRAM, REPLY_TOO_LARGE};
 use crate::context::Context;
@@ -68,9 +70,9 @@ impl UdpService {
     /// Answers datagrams until the shutdown trigger is pulled.
     pub fn run(mut self, ctx: &Context) -> io::Result<()> {
         let mut answerer = Answerer {
-            inbox: Inbox::default(),
-            outbox: Outbox::default(),
-            reply: Vec::with_capacity(MAX_DATAGRAM),
+            // 64 KiB holds the largest datagram IPv4 or IPv6 can deliver here.
+            payload: vec![0u8; 64 * 1024],
+            reply: Vec::with_capacity(64 * 1024),
             too_large_log: LogThrottle::new(Duration::from_secs(1)),
             failure_log: LogThrottle::new(Duration::from_secs(1)),
         };
@@ -97,8 +99,7 @@ impl UdpService {
 
 /// The UDP thread's buffers and quiet logs.
 struct Answerer {
-    inbox: Inbox,
-    outbox: Outbox,
+    payload: Vec<u8>,
     reply: Vec<u8>,
     too_large_log: LogThrottle,
     failure_log: LogThrottle,
@@ -110,67 +111,39 @@ impl Answerer {
     fn answer_queued(&mut self, socket: &UdpSocket, ctx: &Context) -> bool {
         let mut answered = false;
         while !ctx.shutdown.is_triggered() {
-            match self.inbox.receive(socket) {
-                Ok(_) => {
-                    self.answer_inbox(socket, ctx);
-                    answered = true;
-                }
+            let (received, client) = match socket.recv_from(&mut self.payload) {
+                Ok(datagram) => datagram,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if is_transient(&error) => continue,
                 Err(error) => {
+                    // E.g. an ICMP error from an earlier reply: not fatal.
                     if self.failure_log.allow().is_some() {
                         log::warn!("udp receive failed: {error}");
                     }
                     continue;
                 }
             };
-            // A short batch means the queue ran dry; the next datagram
-            // raises a new edge, so there is no need to ask again now.
-            if self.inbox.len() < BATCH {
-                break;
+            if !datagram_reply(&self.payload[..received], &mut self.reply) {
+                if let Some(held_back) = self.too_large_log.allow() {
+                    log::warn!(
+                        "udp reply to {client} would exceed {MAX_DATAGRAM} bytes; sent an error \
+                         instead ({held_back} more since the last warning)"
+                    );
+                }
+            }
+            answered = true;
+            // A full send buffer drops the reply, as UDP may: counted as not sent.
+            match socket.send_to(&self.reply, client) {
+                Ok(sent) => ctx.stats.datagram(received, sent),
+                Err(error) => {
+                    if self.failure_log.allow().is_some() {
+                        log::warn!("udp reply to {client} failed: {error}");
+                    }
+                }
             }
         }
         answered
     }
-
-    /// Replies to every datagram in the inbox with one send.
-    fn answer_inbox(&mut self, socket: &UdpSocket, ctx: &Context) {
-        for index in 0..self.inbox.len() {
-            let payload = self.inbox.payload(index);
-            let sender = self.inbox.sender(index);
-            if !datagram_reply(payload, &mut self.reply) {
-                if let Some(held_back) = self.too_large_log.allow() {
-                    log::warn!(
-                        "udp reply to {} would exceed {MAX_DATAGRAM} bytes; sent an error \
-                         instead ({held_back} more since the last warning)",
-                        display(sender.socket_addr())
-                    );
-                }
-            }
-            self.outbox.push(sender, &self.reply);
-        }
-        let (inbox, failure_log) = (&self.inbox, &mut self.failure_log);
-        self.outbox
-            .send(socket, |index, peer, result| match result {
-                Ok(sent) => ctx.stats.datagram(inbox.payload(index).len(), sent),
-                Err(error) => {
-                    if failure_log.allow().is_some() {
-                        log::warn!(
-                            "udp reply to {} failed: {error}",
-                            display(peer.socket_addr())
-                        );
-                    }
-                }
-            });
-    }
-}
-
-/// A peer's address for a log line.
-fn display(address: Option<std::net::SocketAddr>) -> String {
-    address.map_or_else(
-        || "an unknown peer".to_string(),
-        |address| address.to_string(),
-    )
 }
 
 #[cfg(test)]
