@@ -12,23 +12,40 @@
 //! them, and collapses to nothing when waits are long, so an idle or lightly
 //! loaded server never spins. Between looks the thread yields, so any other
 //! thread that wants the CPU (a client on the same core, say) gets it.
+//! `upcase-server --busy-poll 0` turns it off, to see the difference.
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The longest a thread keeps looking before it sleeps.
-pub const MAX_WINDOW: Duration = Duration::from_micros(50);
+/// The longest a thread keeps looking before it sleeps, unless configured:
+/// about two cross-CPU wake-ups on this machine.
+pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_micros(50);
 
 /// The window a first short wait opens; it doubles from there.
 const FIRST_WINDOW: Duration = Duration::from_micros(10);
 
 /// One thread's current looking window.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BusyPoll {
     window: Duration,
+    max: Duration,
+}
+
+impl Default for BusyPoll {
+    fn default() -> Self {
+        BusyPoll::new(DEFAULT_MAX_WINDOW)
+    }
 }
 
 impl BusyPoll {
+    /// A thread that looks for at most `max` before sleeping; zero never looks.
+    pub fn new(max: Duration) -> BusyPoll {
+        BusyPoll {
+            window: Duration::ZERO,
+            max,
+        }
+    }
+
     /// Calls `look`, yielding the CPU between calls, until `look` finds
     /// work (returns `true`) or the window has passed. Returns whether work
     /// was found; `false` means: sleep now, then report how long with
@@ -56,9 +73,10 @@ impl BusyPoll {
     /// A sleep a full window would have covered means looking pays: the
     /// window grows. A longer one means it did not: the window shrinks.
     pub fn slept(&mut self, how_long: Duration) {
-        self.window = if how_long <= MAX_WINDOW {
-            (self.window * 2).clamp(FIRST_WINDOW, MAX_WINDOW)
-        } else if self.window / 2 < FIRST_WINDOW {
+        let first = FIRST_WINDOW.min(self.max);
+        self.window = if how_long <= self.max && !self.max.is_zero() {
+            (self.window * 2).clamp(first, self.max)
+        } else if self.window / 2 < first {
             Duration::ZERO
         } else {
             self.window / 2
@@ -94,7 +112,27 @@ mod tests {
         for _ in 0..10 {
             busy.slept(Duration::from_micros(5));
         }
-        assert_eq!(busy.window(), MAX_WINDOW);
+        assert_eq!(busy.window(), DEFAULT_MAX_WINDOW);
+    }
+
+    #[test]
+    fn a_zero_maximum_never_looks() {
+        let mut busy = BusyPoll::new(Duration::ZERO);
+        for _ in 0..10 {
+            busy.slept(Duration::ZERO);
+        }
+        assert_eq!(busy.window(), Duration::ZERO);
+        assert!(!busy.look(|| true));
+    }
+
+    #[test]
+    fn a_small_maximum_caps_the_first_window_too() {
+        let max = Duration::from_micros(3);
+        let mut busy = BusyPoll::new(max);
+        busy.slept(Duration::from_micros(1));
+        assert_eq!(busy.window(), max);
+        busy.slept(Duration::from_micros(4));
+        assert_eq!(busy.window(), Duration::ZERO);
     }
 
     #[test]

@@ -81,6 +81,9 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     /// The most TCP connections open at once.
     pub max_connections: usize,
+    /// The longest a serving thread looks for more work before it sleeps
+    /// (see [`busy_poll`](crate::busy_poll)); zero never looks.
+    pub busy_poll: Duration,
     /// How long a shutdown waits for replies to drain before cutting
     /// connections that do not read them.
     pub shutdown_grace: Duration,
@@ -94,6 +97,7 @@ impl Default for ServerConfig {
             max_line: DEFAULT_MAX_LINE,
             idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
+            busy_poll: crate::busy_poll::DEFAULT_MAX_WINDOW,
             shutdown_grace: Duration::from_secs(2),
         }
     }

@@ -77,7 +77,7 @@ impl UdpService {
             failure_log: LogThrottle::new(Duration::from_secs(1)),
         };
         let mut events = Events::with_capacity(4);
-        let mut busy = BusyPoll::default();
+        let mut busy = BusyPoll::new(ctx.config.busy_poll);
         while !ctx.shutdown.is_triggered() {
             answerer.answer_queued(&self.socket, ctx);
             // More is often microseconds away: look again before sleeping.

@@ -43,6 +43,25 @@ fn defaults_are_loopback_7878_and_one_worker_per_cpu() {
 }
 
 #[test]
+fn busy_polling_can_be_turned_off_and_both_transports_still_answer() {
+    for micros in ["0", "10000"] {
+        let server = Server::start(&["--busy-poll", micros]);
+        let mut client = server.connect();
+        for _ in 0..3 {
+            round_trip(&mut client, b"look again\n", b"LOOK AGAIN\n");
+        }
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        socket.send_to(b"datagram", server.udp.unwrap()).unwrap();
+        let mut reply = [0u8; 16];
+        let (length, _) = socket.recv_from(&mut reply).unwrap();
+        assert_eq!(&reply[..length], b"DATAGRAM", "--busy-poll {micros}");
+    }
+}
+
+#[test]
 fn a_bad_flag_is_a_usage_error_with_exit_status_2() {
     for args in [
         &["--bogus"][..],
@@ -51,6 +70,8 @@ fn a_bad_flag_is_a_usage_error_with_exit_status_2() {
         &["--model", "threads"],
         &["--max-line", "-1"],
         &["--udp", "127.0.0.1:0", "--no-udp"],
+        &["--busy-poll", "-1"],
+        &["--busy-poll", "10001"],
     ] {
         let output = run_server(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");

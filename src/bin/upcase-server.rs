@@ -42,6 +42,12 @@ struct Args {
     /// Listen backlog [default: the system's maximum, net.core.somaxconn].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     backlog: Option<u32>,
+    /// Microseconds a serving thread keeps looking for work before it
+    /// sleeps, while that pays (0 = never look).
+    #[arg(long, value_name = "MICROS",
+          default_value_t = upcase::busy_poll::DEFAULT_MAX_WINDOW.as_micros() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    busy_poll: u64,
 }
 
 impl Args {
@@ -52,6 +58,7 @@ impl Args {
             max_line: self.max_line,
             idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
             max_connections: self.max_connections,
+            busy_poll: Duration::from_micros(self.busy_poll),
             ..ServerConfig::default()
         }
     }

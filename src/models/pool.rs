@@ -126,7 +126,7 @@ impl EventLoop {
             scratch: Scratch::new(),
             ctx: Arc::clone(ctx),
             tick,
-            busy: BusyPoll::default(),
+            busy: BusyPoll::new(ctx.config.busy_poll),
         }
     }
 
