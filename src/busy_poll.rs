@@ -81,6 +81,15 @@ impl BusyPoll {
         }
     }
 
+    /// Runs `sleep` (a blocking wait), and adapts the window to how long
+    /// it took. Returns what `sleep` returned.
+    pub fn sleep<T>(&mut self, sleep: impl FnOnce() -> T) -> T {
+        let asleep = Instant::now();
+        let result = sleep();
+        self.slept(asleep.elapsed());
+        result
+    }
+
     /// Adapts the window to a sleep that just ended after `how_long`.
     /// A sleep a full window would have covered means looking pays: the
     /// window grows. A longer one means it did not: the window shrinks.
@@ -145,6 +154,23 @@ mod tests {
         assert_eq!(busy.window(), max);
         busy.slept(Duration::from_micros(4));
         assert_eq!(busy.window(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_timed_sleep_returns_its_result_and_adapts_the_window() {
+        let mut busy = BusyPoll::default();
+        busy.slept(Duration::ZERO);
+        assert_eq!(busy.window(), FIRST_WINDOW);
+        let slept = busy.sleep(|| {
+            thread::sleep(Duration::from_millis(1));
+            7
+        });
+        assert_eq!(slept, 7);
+        assert_eq!(
+            busy.window(),
+            Duration::ZERO,
+            "a long sleep closes the window"
+        );
     }
 
     #[test]

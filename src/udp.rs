@@ -23,7 +23,7 @@ use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SOCKET: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -85,13 +85,12 @@ impl UdpService {
                 .look(|| ctx.shutdown.is_triggered() || answerer.answer_queued(&self.socket, ctx))
             {
             }
-            let asleep = Instant::now();
-            if let Err(error) = self.poll.poll(&mut events, None) {
+            let poll = &mut self.poll;
+            if let Err(error) = busy.sleep(|| poll.poll(&mut events, None)) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     return Err(error);
                 }
             }
-            busy.slept(asleep.elapsed());
         }
         Ok(())
     }

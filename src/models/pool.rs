@@ -191,10 +191,8 @@ impl EventLoop {
         if found {
             return failure.map_or(Ok(()), Err);
         }
-        let asleep = Instant::now();
-        let result = self.poll.poll(events, Some(self.tick));
-        self.busy.slept(asleep.elapsed());
-        result
+        let (poll, tick) = (&mut self.poll, self.tick);
+        self.busy.sleep(|| poll.poll(events, Some(tick)))
     }
 
     /// Moves connections waiting in the channel onto this worker's poller.
