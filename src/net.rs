@@ -45,25 +45,6 @@ pub fn system_max_backlog() -> u32 {
         .unwrap_or(4096)
 }
 
-/// Raises this process's open-file limit to its hard limit (children
-/// inherit it) and returns the new soft limit. Tools that hold thousands
-/// of connections call it first.
-pub fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        }
-    }
-    limit.rlim_cur
-}
-
 /// Opens a TCP listener on `address` with the given listen backlog.
 pub fn listen_tcp(address: &str, backlog: u32) -> Result<TcpListener, SetupError> {
     let setup = |cause| SetupError {
@@ -110,10 +91,5 @@ mod tests {
     fn an_unparsable_address_is_an_error_not_a_panic() {
         assert!(listen_tcp("no-port-here", 16).is_err());
         assert!(bind_udp("no-port-here").is_err());
-    }
-
-    #[test]
-    fn the_system_backlog_is_positive() {
-        assert!(system_max_backlog() > 0);
     }
 }

@@ -11,7 +11,7 @@
 //! That limit is the point of the model: it is what `pool` removes.
 
 use crate::context::Context;
-use crate::pool::ThreadPool;
+use crate::thread_pool::ThreadPool;
 use crate::tcp::{acceptor, blocking};
 use std::io;
 use std::net::TcpListener;

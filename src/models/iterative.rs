@@ -10,7 +10,7 @@
 //! something to be compared with.
 
 use crate::context::Context;
-use crate::pool::run_catching_panics;
+use crate::thread_pool::run_catching_panics;
 use crate::tcp::{acceptor, blocking};
 use std::io;
 use std::net::TcpListener;

@@ -5,14 +5,14 @@
 //!
 //! | model | threads | an idle client costs |
 //! | --- | --- | --- |
-//! | [`pool`] (default) | N workers, each with a readiness poller | no thread, no buffer |
+//! | [`event_loops`] (`pool`, the default) | N workers, each with a readiness poller | no thread, no buffer |
 //! | [`fixed_pool`] | N workers (the Rust Book) | a whole worker |
 //! | [`thread_per_connection`] | one per connection | a whole thread |
 //! | [`iterative`] | one | the whole server |
 
 pub mod fixed_pool;
 pub mod iterative;
-pub mod pool;
+pub mod event_loops;
 pub mod thread_per_connection;
 
 use crate::config::Model;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// Serves TCP on `listener` with the configured model until shutdown.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     match ctx.config.model {
-        Model::Pool => pool::run(listener, ctx),
+        Model::Pool => event_loops::run(listener, ctx),
         Model::FixedPool => fixed_pool::run(listener, ctx),
         Model::ThreadPerConnection => thread_per_connection::run(listener, ctx),
         Model::Iterative => iterative::run(listener, ctx),

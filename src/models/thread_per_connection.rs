@@ -11,7 +11,7 @@
 //! many threads it can start.
 
 use crate::context::Context;
-use crate::pool::run_catching_panics;
+use crate::thread_pool::run_catching_panics;
 use crate::tcp::{acceptor, blocking};
 use std::io;
 use std::net::TcpListener;

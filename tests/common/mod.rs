@@ -226,7 +226,7 @@ pub fn replies_within(stream: &mut TcpStream, wait: Duration) -> bool {
 
 /// Raises the open-file limit to the hard limit (the server inherits it).
 pub fn raise_fd_limit() -> u64 {
-    upcase::net::raise_fd_limit()
+    upcase::process_stats::raise_fd_limit()
 }
 
 /// Writes to `stream` without ever reading, until the kernel's buffers on
@@ -247,9 +247,9 @@ pub fn fill_until_server_stops_reading(stream: &TcpStream) {
 
 /// The resident memory of process `pid`, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    upcase::process_stats::ProcessStats::of(pid)
+        .expect("the server's /proc entry")
+        .rss_kib
 }
 
 /// The protocol's answer to `input`, computed independently of the crate's

@@ -8,11 +8,11 @@
 
 mod write;
 
-use super::report::Report;
-use super::spawn::ServerProcess;
-use super::transports;
-use super::{run as flood, Options, Target};
-use crate::config::Model;
+use crate::report::Report;
+use crate::server_process::ServerProcess;
+use crate::transports;
+use crate::flood::{run as flood, Options, Target};
+use upcase::config::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -88,7 +88,7 @@ const WORKERS: &str = "2";
 /// Runs the whole comparison and writes the report. Returns the report's path.
 pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
     // Many idle connections need many descriptors: use the whole allowance.
-    crate::net::raise_fd_limit();
+    upcase::process_stats::raise_fd_limit();
     let plan = Plan::new(options.quick);
     let steps = Model::ALL.len() * (plan.ping_clients.len() + plan.idle_counts.len() + 3) + 2;
     let bar = progress_bar(options.progress, steps as u64);

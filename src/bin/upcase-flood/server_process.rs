@@ -2,6 +2,7 @@
 //! `upcase-flood compare`: the `… listening on ADDR` lines are the ready
 //! signal, and the child is always stopped (SIGTERM, then kill) on drop.
 
+use upcase::process_stats::ProcessStats;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -68,9 +69,7 @@ impl ServerProcess {
 
     /// The server's resident memory in KiB (Linux), if it can be read.
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        ProcessStats::of(self.child.id()).map(|stats| stats.rss_kib)
     }
 }
 

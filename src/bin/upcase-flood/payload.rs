@@ -56,6 +56,16 @@ impl LineMaker {
     }
 }
 
+/// The reply the protocol promises for `input`, computed independently of
+/// the server's codec: valid UTF-8 runs through `str::to_uppercase`, other
+/// bytes copied as they are.
+pub fn expected_uppercase(input: &[u8], out: &mut Vec<u8>) {
+    for chunk in input.utf8_chunks() {
+        out.extend_from_slice(chunk.valid().to_uppercase().as_bytes());
+        out.extend_from_slice(chunk.invalid());
+    }
+}
+
 /// Filler of at most `room` bytes plus `\n`, and its uppercase.
 fn filler_of_length(room: usize) -> (Vec<u8>, Vec<u8>) {
     let mut text = String::new();

@@ -14,10 +14,10 @@
 //! memory flat after warm-up; descriptors and threads back to their
 //! starting counts once the clients have gone.
 
-use super::spawn::ServerProcess;
-use super::{run as flood, Options, Target};
-use crate::codec::uppercase;
-use crate::config::Model;
+use crate::server_process::ServerProcess;
+use crate::flood::{run as flood, Options, Target};
+use upcase::config::Model;
+use upcase::process_stats::ProcessStats;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -44,20 +44,11 @@ struct Sample {
 }
 
 fn sample(server: &ServerProcess) -> Sample {
-    let pid = server.pid();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let stats = ProcessStats::of(server.pid()).unwrap_or_default();
     Sample {
-        rss_kib: field("VmRSS:"),
-        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
-        threads: field("Threads:") as usize,
+        rss_kib: stats.rss_kib,
+        fds: stats.fds as usize,
+        threads: stats.threads as usize,
     }
 }
 
@@ -320,7 +311,7 @@ fn udp_mix(addr: SocketAddr, stop: &AtomicBool, wrong: &AtomicU64) {
                     while let Ok(len) = socket.recv(&mut buf) {
                         let reply = &buf[..len];
                         if reply.starts_with(b"GOOD DATAGRAM") {
-                            if reply != uppercase(payload.as_bytes()) {
+                            if reply != payload.to_uppercase().as_bytes() {
                                 wrong.fetch_add(1, Ordering::Relaxed);
                             }
                             break;

@@ -1,9 +1,9 @@
 //! The UDP flood client: up to `--pipeline` datagrams in flight, replies
 //! matched by the sequence number they carry, loss and reordering counted.
 
-use super::payload::{sequence_of, LineMaker};
-use super::report::Tally;
-use super::{describe, Run};
+use crate::payload::{sequence_of, LineMaker};
+use crate::report::Tally;
+use crate::flood::{describe, RunState};
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -48,7 +48,7 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
 }
 
 /// Sends this client's datagrams and checks the replies.
-pub fn client(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let socket = match open(addr).and_then(|s| s.set_read_timeout(Some(POLL)).map(|()| s)) {
         Ok(socket) => socket,
@@ -128,7 +128,7 @@ fn datagram_and_reply(lines: &mut LineMaker, seq: u64) -> (&[u8], &[u8]) {
 fn receive(
     id: usize,
     reply: &[u8],
-    run: &Run,
+    run: &RunState,
     lines: &mut LineMaker,
     in_flight: &mut VecDeque<(u64, Instant)>,
     highest_seen: &mut Option<u64>,

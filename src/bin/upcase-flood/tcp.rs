@@ -1,8 +1,8 @@
 //! TCP flood clients: ping-pong, pipelined, and connect-per-line.
 
-use super::payload::LineMaker;
-use super::report::Tally;
-use super::{describe, Run, REPLY_TIMEOUT};
+use crate::payload::LineMaker;
+use crate::report::Tally;
+use crate::flood::{describe, RunState, REPLY_TIMEOUT};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
@@ -65,7 +65,7 @@ fn record_reply(
 }
 
 /// One line in flight at a time: send, wait for the reply, check, repeat.
-pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let Some(stream) = connect(id, addr, &mut tally) else {
         return tally;
@@ -97,7 +97,7 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &Run) -> Tally {
 
 /// Up to `--pipeline` lines in flight: a writer thread sends while this
 /// thread reads and checks the replies in order.
-pub fn pipelined(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let Some(stream) = connect(id, addr, &mut tally) else {
         return tally;
@@ -134,7 +134,7 @@ type SendOutcome = Result<(u64, u64), (u64, u64, io::Error)>;
 fn send_all(
     id: usize,
     stream: &TcpStream,
-    run: &Run,
+    run: &RunState,
     window: crossbeam_channel::Sender<(u64, Instant)>,
 ) -> SendOutcome {
     let mut out = BufWriter::with_capacity(64 * 1024, stream);
@@ -171,7 +171,7 @@ fn send_all(
 fn read_replies(
     id: usize,
     stream: &TcpStream,
-    run: &Run,
+    run: &RunState,
     sent: crossbeam_channel::Receiver<(u64, Instant)>,
     tally: &mut Tally,
 ) -> io::Result<()> {
@@ -195,7 +195,7 @@ fn read_replies(
 
 /// A fresh connection per line: connect, send, half-close, read the reply.
 /// Measures connection set-up and tear-down as much as the line itself.
-pub fn connect_per_line(id: usize, addr: SocketAddr, run: &Run) -> Tally {
+pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let mut reply = Vec::new();
     let mut lines = LineMaker::new(id, run.options.line_bytes);

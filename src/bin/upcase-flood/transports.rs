@@ -11,7 +11,7 @@
 //! communicating between threads" (they are, at a price per message) and
 //! "UDP is faster because it skips reliability".
 
-use crate::codec::uppercase_into;
+use crate::payload::expected_uppercase;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
@@ -23,8 +23,6 @@ use std::time::{Duration, Instant};
 pub struct TransportCost {
     /// What carried the messages.
     pub carrier: &'static str,
-    /// Round trips measured.
-    pub round_trips: u64,
     /// Average nanoseconds per round trip.
     pub nanos_per_round_trip: f64,
 }
@@ -59,7 +57,7 @@ fn measure(
     let mut ask = connect()?;
     let mut reply = Vec::with_capacity(256);
     let mut expected = Vec::new();
-    uppercase_into(LINE, &mut expected);
+    expected_uppercase(LINE, &mut expected);
     for _ in 0..round_trips / 10 {
         ask(LINE, &mut reply)?; // warm-up
     }
@@ -75,7 +73,6 @@ fn measure(
     }
     Ok(TransportCost {
         carrier,
-        round_trips,
         nanos_per_round_trip: elapsed.as_nanos() as f64 / round_trips.max(1) as f64,
     })
 }
@@ -86,7 +83,7 @@ fn channel_pair() -> io::Result<Ask> {
     thread::spawn(move || {
         for request in requests {
             let mut reply = Vec::with_capacity(request.len());
-            uppercase_into(&request, &mut reply);
+            expected_uppercase(&request, &mut reply);
             if to_client.send(reply).is_err() {
                 break;
             }
@@ -109,7 +106,7 @@ fn echo_lines<S: io::Read + Write>(stream: S, mut writer: impl Write) {
     let (mut line, mut reply) = (Vec::new(), Vec::new());
     while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
         reply.clear();
-        uppercase_into(&line, &mut reply);
+        expected_uppercase(&line, &mut reply);
         if writer.write_all(&reply).is_err() {
             break;
         }
@@ -159,7 +156,7 @@ fn udp_pair() -> io::Result<Ask> {
         let (mut buf, mut reply) = (vec![0u8; 65536], Vec::new());
         while let Ok((n, from)) = server.recv_from(&mut buf) {
             reply.clear();
-            uppercase_into(&buf[..n], &mut reply);
+            expected_uppercase(&buf[..n], &mut reply);
             if server.send_to(&reply, from).is_err() {
                 break;
             }

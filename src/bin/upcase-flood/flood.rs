@@ -5,7 +5,7 @@
 //! - [`tcp`] and [`udp`]: one function per client thread and mode;
 //! - [`report`]: per-client tallies merged into the final report;
 //! - [`compare`]: `upcase-flood compare`, every model and carrier measured
-//!   side by side ([`spawn`] starts the servers, [`transports`] measures
+//!   side by side ([`server_process`] starts the servers, [`transports`] measures
 //!   threads vs sockets, [`chart`] draws the SVG charts);
 //! - [`soak`]: `upcase-flood soak`, every model under good and hostile
 //!   traffic, checked for wrong replies and leaks.
@@ -14,18 +14,19 @@
 //! any case by `--timeout`, after which clients stop and what is missing is
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
-pub mod chart;
-pub mod compare;
-pub mod payload;
-pub mod report;
-pub mod soak;
-pub mod spawn;
-pub mod tcp;
-pub mod transports;
-pub mod udp;
+
+
+
+
+
+
+
+
+
 
 use indicatif::{ProgressBar, ProgressStyle};
-use report::{Report, Tally};
+use crate::report::{Report, Tally};
+use crate::{tcp, udp};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,7 +98,7 @@ impl std::fmt::Display for FloodError {
 impl std::error::Error for FloodError {}
 
 /// What every client thread shares: the options, the clock, the progress.
-pub struct Run {
+pub struct RunState {
     /// The options of this run.
     pub options: Options,
     started: Instant,
@@ -110,10 +111,10 @@ pub struct Run {
 /// The longest a client waits for one reply before counting it lost.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Run {
-    fn new(options: Options) -> Run {
+impl RunState {
+    fn new(options: Options) -> RunState {
         let started = Instant::now();
-        Run {
+        RunState {
             stop_sending_at: options.duration.map(|d| started + d),
             deadline: started + options.timeout,
             started,
@@ -163,7 +164,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
     }
     .map_err(FloodError)?;
     let idle = open_idle_connections(&options)?;
-    let run = Arc::new(Run::new(options.clone()));
+    let run = Arc::new(RunState::new(options.clone()));
     let progress = ProgressDisplay::start(&run);
     let clients: Vec<_> = (0..options.clients.max(1))
         .map(|id| {
@@ -199,7 +200,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
     })
 }
 
-fn client(id: usize, run: &Run) -> Tally {
+fn client(id: usize, run: &RunState) -> Tally {
     match run.options.target {
         Target::Tcp(addr) if run.options.connect_per_line => tcp::connect_per_line(id, addr, run),
         Target::Tcp(addr) if run.options.pipeline > 1 => tcp::pipelined(id, addr, run),
@@ -248,7 +249,7 @@ struct ProgressDisplay {
 }
 
 impl ProgressDisplay {
-    fn start(run: &Arc<Run>) -> ProgressDisplay {
+    fn start(run: &Arc<RunState>) -> ProgressDisplay {
         if !run.options.progress {
             return ProgressDisplay { ticker: None };
         }

@@ -3,9 +3,9 @@
 //! layout of the report can change without touching how anything is measured.
 
 use super::{ModelResults, Plan, WORKERS};
-use crate::flood::chart::{self, Series};
-use crate::flood::report::Report;
-use crate::flood::transports::TransportCost;
+use crate::chart::{self, Series};
+use crate::report::Report;
+use crate::transports::TransportCost;
 use std::fmt::Write as _;
 use std::path::Path;
 

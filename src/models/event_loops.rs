@@ -24,7 +24,7 @@
 
 use crate::busy_poll::BusyPoll;
 use crate::context::Context;
-use crate::pool::{run_catching_panics, ThreadPool};
+use crate::thread_pool::{run_catching_panics, ThreadPool};
 use crate::registry::TrackedStream;
 use crate::tcp::evented::{Connection, Scratch, Wait};
 use crate::tcp::{acceptor, Ending};

@@ -1,13 +1,25 @@
 //! `upcase-flood`: the verifying load generator. Parses flags, runs the
-//! flood (see `upcase::flood`), prints the report.
+//! flood (see the `flood` module), prints the report.
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use upcase::flood::compare::{self, CompareOptions};
-use upcase::flood::{self, Options, Target};
+
+mod chart;
+mod compare;
+mod flood;
+mod payload;
+mod report;
+mod server_process;
+mod soak;
+mod tcp;
+mod transports;
+mod udp;
+
+use compare::CompareOptions;
+use flood::{Options, Target};
 
 /// Floods an upcase server with concurrent clients and checks every reply.
 #[derive(Parser, Debug)]
@@ -160,11 +172,11 @@ fn run_soak(args: SoakArgs) -> ExitCode {
         Ok(path) => path,
         Err(code) => return code,
     };
-    let options = upcase::flood::soak::SoakOptions {
+    let options = soak::SoakOptions {
         server,
         seconds: args.seconds,
     };
-    match upcase::flood::soak::run(&options) {
+    match soak::run(&options) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(message) => {
