@@ -20,8 +20,36 @@ use std::fmt;
 /// The default for `--max-line`: the longest line, in bytes, that is answered.
 pub const DEFAULT_MAX_LINE: usize = 65536;
 
-/// The largest payload one IPv4 UDP datagram can carry.
+/// The largest payload one IPv4 UDP datagram can carry (65,535 minus the
+/// 20-byte IPv4 and 8-byte UDP headers).
 pub const MAX_DATAGRAM: usize = 65507;
+
+/// The largest payload one IPv6 UDP datagram can carry without jumbograms
+/// (IPv6's length field excludes its own header: 65,535 minus 8).
+pub const MAX_DATAGRAM_V6: usize = 65527;
+
+/// The largest UDP payload for the socket's address family.
+pub fn max_datagram(ipv6: bool) -> usize {
+    if ipv6 {
+        MAX_DATAGRAM_V6
+    } else {
+        MAX_DATAGRAM
+    }
+}
+
+/// Builds the reply to one datagram into `reply` (cleared first). Returns
+/// `false` when the uppercased payload would exceed `max` bytes and `reply`
+/// holds `error: reply too large` instead.
+pub fn datagram_reply(payload: &[u8], reply: &mut Vec<u8>, max: usize) -> bool {
+    reply.clear();
+    uppercase_into(payload, reply);
+    if reply.len() > max {
+        reply.clear();
+        reply.extend_from_slice(REPLY_TOO_LARGE);
+        return false;
+    }
+    true
+}
 
 /// Sent instead of a UDP reply that would not fit in one datagram.
 pub const REPLY_TOO_LARGE: &[u8] = b"error: reply too large";
@@ -31,6 +59,10 @@ pub const IDLE_TIMEOUT_REPLY: &[u8] = b"error: idle timeout\n";
 
 /// Sent to a TCP connection that arrives past `--max-connections`.
 pub const TOO_MANY_CONNECTIONS_REPLY: &[u8] = b"error: too many connections\n";
+
+/// Sent to a TCP connection whose address already has
+/// `--max-connections-per-ip` open.
+pub const TOO_MANY_FROM_ADDRESS_REPLY: &[u8] = b"error: too many connections from your address\n";
 
 /// Appends the uppercase form of `input` to `out`.
 ///
@@ -157,6 +189,15 @@ impl fmt::Display for LineTooLong {
 
 impl std::error::Error for LineTooLong {}
 
+/// What one [`LineCodec::decode`] call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Decoded {
+    /// Lines answered (their replies were appended to the output).
+    pub lines: usize,
+    /// Set when a line exceeded the limit; decoding stopped there.
+    pub too_long: Option<LineTooLong>,
+}
+
 /// TCP line framing for one connection: complete lines in, replies out.
 ///
 /// A line's length is the number of bytes before its `\n` (a `\r` before
@@ -184,13 +225,26 @@ impl LineCodec {
     }
 
     /// Feeds the next chunk of input and appends the replies to every line it
-    /// completes to `out`, in order. Returns how many lines were answered.
+    /// completes to `out`, in order.
     ///
-    /// On [`LineTooLong`] the replies to the lines before the long one have
-    /// already been appended; the caller sends them, then the error.
-    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, LineTooLong> {
+    /// A line longer than `max_line` stops decoding: [`Decoded::too_long`]
+    /// is set, and [`Decoded::lines`] still counts (and `out` still holds)
+    /// every line answered before it; the caller sends those, then the error.
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Decoded {
+        let mut decoded = Decoded::default();
+        if let Err(too_long) = self.decode_lines(input, out, &mut decoded.lines) {
+            decoded.too_long = Some(too_long);
+        }
+        decoded
+    }
+
+    fn decode_lines(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        lines: &mut usize,
+    ) -> Result<(), LineTooLong> {
         let mut rest = input;
-        let mut lines = 0;
         if !self.partial.is_empty() {
             match memchr::memchr(b'\n', rest) {
                 None => return self.hold(rest),
@@ -200,7 +254,7 @@ impl LineCodec {
                     uppercase_into(&self.partial, out);
                     self.partial = Vec::new();
                     rest = &rest[newline + 1..];
-                    lines += 1;
+                    *lines += 1;
                 }
             }
         }
@@ -213,11 +267,10 @@ impl LineCodec {
                 return Err(too_long);
             }
             line_start = newline + 1;
-            lines += 1;
+            *lines += 1;
         }
         uppercase_into(&rest[..line_start], out);
-        self.hold(&rest[line_start..])?;
-        Ok(lines)
+        self.hold(&rest[line_start..])
     }
 
     /// Signals end of input: the unterminated last line, if any, is answered
@@ -235,10 +288,10 @@ impl LineCodec {
         self.partial = Vec::new();
     }
 
-    fn hold(&mut self, unfinished: &[u8]) -> Result<usize, LineTooLong> {
+    fn hold(&mut self, unfinished: &[u8]) -> Result<(), LineTooLong> {
         self.check_length(self.partial.len() + unfinished.len())?;
         self.partial.extend_from_slice(unfinished);
-        Ok(0)
+        Ok(())
     }
 
     fn check_length(&self, length: usize) -> Result<(), LineTooLong> {
@@ -261,13 +314,50 @@ mod tests {
         let mut out = Vec::new();
         let mut total = 0;
         for chunk in chunks {
-            match codec.decode(chunk, &mut out) {
-                Ok(n) => total += n,
-                Err(e) => return (out, Err(e)),
+            let decoded = codec.decode(chunk, &mut out);
+            total += decoded.lines;
+            if let Some(too_long) = decoded.too_long {
+                return (out, Err(too_long));
             }
         }
         codec.finish(&mut out);
         (out, Ok(total))
+    }
+
+    #[test]
+    fn a_datagram_reply_that_fits_is_the_uppercased_payload() {
+        let mut reply = Vec::new();
+        assert!(datagram_reply(
+            "straße".as_bytes(),
+            &mut reply,
+            MAX_DATAGRAM
+        ));
+        assert_eq!(reply, "STRASSE".as_bytes());
+        assert!(datagram_reply(b"", &mut reply, MAX_DATAGRAM));
+        assert!(reply.is_empty());
+    }
+
+    #[test]
+    fn a_datagram_reply_that_grows_too_large_becomes_an_error() {
+        // 'ŉ' is 2 bytes and uppercases to 3 ('ʼN'): 30,000 of them grow
+        // 60,000 bytes to 90,000.
+        let payload = "ŉ".repeat(30_000);
+        let mut reply = Vec::new();
+        assert!(!datagram_reply(
+            payload.as_bytes(),
+            &mut reply,
+            MAX_DATAGRAM
+        ));
+        assert_eq!(reply, REPLY_TOO_LARGE);
+    }
+
+    #[test]
+    fn ipv6_datagrams_carry_twenty_bytes_more_than_ipv4() {
+        let payload = vec![b'a'; 65_520];
+        let mut reply = Vec::new();
+        assert!(!datagram_reply(&payload, &mut reply, max_datagram(false)));
+        assert!(datagram_reply(&payload, &mut reply, max_datagram(true)));
+        assert_eq!(reply.len(), 65_520);
     }
 
     #[test]
@@ -319,12 +409,12 @@ mod tests {
     fn a_line_split_across_chunks_is_answered_once_complete() {
         let mut codec = LineCodec::new(100);
         let mut out = Vec::new();
-        assert_eq!(codec.decode(b"hel", &mut out), Ok(0));
+        assert_eq!(codec.decode(b"hel", &mut out).lines, 0);
         assert!(out.is_empty());
         assert!(codec.has_partial_line());
-        assert_eq!(codec.decode(b"lo\nwo", &mut out), Ok(1));
+        assert_eq!(codec.decode(b"lo\nwo", &mut out).lines, 1);
         assert_eq!(out, b"HELLO\n");
-        assert_eq!(codec.decode(b"rld\n", &mut out), Ok(1));
+        assert_eq!(codec.decode(b"rld\n", &mut out).lines, 1);
         assert_eq!(out, b"HELLO\nWORLD\n");
         assert!(!codec.has_partial_line());
     }
@@ -355,11 +445,21 @@ mod tests {
     }
 
     #[test]
+    fn lines_answered_before_a_long_one_are_counted() {
+        let mut codec = LineCodec::new(4);
+        let mut out = Vec::new();
+        let decoded = codec.decode(b"ok\nyes\nabcde\n", &mut out);
+        assert_eq!(decoded.lines, 2);
+        assert_eq!(decoded.too_long, Some(LineTooLong { max_line: 4 }));
+        assert_eq!(out, b"OK\nYES\n");
+    }
+
+    #[test]
     fn an_unfinished_line_is_rejected_as_soon_as_it_is_too_long() {
         let mut codec = LineCodec::new(4);
         let mut out = Vec::new();
-        assert_eq!(codec.decode(b"abc", &mut out), Ok(0));
-        assert!(codec.decode(b"de", &mut out).is_err());
+        assert_eq!(codec.decode(b"abc", &mut out), Decoded::default());
+        assert!(codec.decode(b"de", &mut out).too_long.is_some());
         let (_, result) = decode_all(&[b"abcdef"], 4);
         assert!(result.is_err());
     }
@@ -368,12 +468,12 @@ mod tests {
     fn finish_answers_the_unterminated_line_and_discard_drops_it() {
         let mut codec = LineCodec::new(100);
         let mut out = Vec::new();
-        codec.decode(b"x\ntail", &mut out).unwrap();
+        codec.decode(b"x\ntail", &mut out);
         assert!(codec.finish(&mut out));
         assert_eq!(out, b"X\nTAIL");
         assert!(!codec.finish(&mut out));
 
-        codec.decode(b"half", &mut out).unwrap();
+        codec.decode(b"half", &mut out);
         codec.discard_partial_line();
         assert!(!codec.finish(&mut out));
         assert_eq!(out, b"X\nTAIL");
@@ -383,8 +483,8 @@ mod tests {
     fn an_idle_codec_holds_no_buffer() {
         let mut codec = LineCodec::new(100);
         let mut out = Vec::new();
-        codec.decode(b"par", &mut out).unwrap();
-        codec.decode(b"tial\n", &mut out).unwrap();
+        codec.decode(b"par", &mut out);
+        codec.decode(b"tial\n", &mut out);
         assert_eq!(codec.partial.capacity(), 0);
     }
 }

@@ -67,6 +67,48 @@ impl FromStr for Model {
     }
 }
 
+/// The default for `--max-connections-per-ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 1000;
+
+/// `--max-connections-per-ip`: how many connections one address may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerIpLimit {
+    /// The limit; zero means none.
+    pub max: usize,
+    /// Whether loopback clients (this machine's own tools, a local
+    /// balancer) are exempt: true for the default, false once set.
+    pub exempt_loopback: bool,
+}
+
+impl PerIpLimit {
+    /// The limit as set on the command line: applies to every address.
+    pub fn set(max: usize) -> PerIpLimit {
+        PerIpLimit {
+            max,
+            exempt_loopback: false,
+        }
+    }
+
+    /// The limit that applies to a client at `ip` (`None`: unlimited).
+    pub fn for_address(&self, ip: std::net::IpAddr) -> Option<usize> {
+        if self.max == 0 || (self.exempt_loopback && ip.is_loopback()) {
+            None
+        } else {
+            Some(self.max)
+        }
+    }
+}
+
+impl Default for PerIpLimit {
+    /// [`DEFAULT_MAX_CONNECTIONS_PER_IP`] for every address but loopback.
+    fn default() -> Self {
+        PerIpLimit {
+            max: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            exempt_loopback: true,
+        }
+    }
+}
+
 /// The server's settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -81,6 +123,9 @@ pub struct ServerConfig {
     pub idle_timeout: Option<Duration>,
     /// The most TCP connections open at once.
     pub max_connections: usize,
+    /// The most TCP connections open at once from one IP address, so that
+    /// one client cannot take every place.
+    pub max_connections_per_ip: PerIpLimit,
     /// The longest a serving thread looks for more work before it sleeps
     /// (see [`busy_poll`](crate::busy_poll)); zero never looks.
     pub busy_poll: Duration,
@@ -97,6 +142,7 @@ impl Default for ServerConfig {
             max_line: DEFAULT_MAX_LINE,
             idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
+            max_connections_per_ip: PerIpLimit::default(),
             busy_poll: crate::busy_poll::DEFAULT_MAX_WINDOW,
             shutdown_grace: Duration::from_secs(2),
         }

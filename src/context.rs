@@ -3,7 +3,7 @@
 
 use crate::config::ServerConfig;
 use crate::registry::Registry;
-use crate::shutdown::Shutdown;
+use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
 use std::sync::Arc;
 
@@ -16,18 +16,13 @@ pub struct Context {
     /// Totals for the shutdown summary.
     pub stats: Stats,
     /// Pulled to stop the server.
-    pub shutdown: Shutdown,
+    pub shutdown: ShutdownSignal,
 }
 
 impl Context {
     /// Shared state for a server with `config`, stopped by `shutdown`.
-    ///
-    /// Pulling the trigger at once stops every connection from receiving
-    /// more, so a worker blocked reading an idle client wakes up.
-    pub fn new(config: ServerConfig, shutdown: Shutdown) -> Arc<Context> {
-        let registry = Registry::new(config.max_connections);
-        let on_shutdown = Arc::clone(&registry);
-        shutdown.on_trigger(move || on_shutdown.stop_reading_all());
+    pub fn new(config: ServerConfig, shutdown: ShutdownSignal) -> Arc<Context> {
+        let registry = Registry::new(config.max_connections, config.max_connections_per_ip);
         Arc::new(Context {
             config,
             registry,

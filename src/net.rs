@@ -45,8 +45,13 @@ pub fn system_max_backlog() -> u32 {
         .unwrap_or(4096)
 }
 
-/// Opens a TCP listener on `address` with the given listen backlog.
-pub fn listen_tcp(address: &str, backlog: u32) -> Result<TcpListener, SetupError> {
+/// Opens a TCP listener on `address` with the given listen backlog;
+/// `reuse_port` sets SO_REUSEPORT so several processes can share it.
+pub fn listen_tcp(
+    address: &str,
+    backlog: u32,
+    reuse_port: bool,
+) -> Result<TcpListener, SetupError> {
     let setup = |cause| SetupError {
         action: format!("cannot listen on tcp {address}"),
         cause,
@@ -57,20 +62,80 @@ pub fn listen_tcp(address: &str, backlog: u32) -> Result<TcpListener, SetupError
     // Lets a restarted server bind at once while old connections sit in
     // TIME_WAIT; it does not let two servers share the port.
     socket.set_reuse_address(true).map_err(setup)?;
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(setup)?;
+    }
     socket.bind(&addr.into()).map_err(setup)?;
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     socket.listen(backlog).map_err(setup)?;
     Ok(socket.into())
 }
 
-/// Opens the UDP socket on `address`.
-pub fn bind_udp(address: &str) -> Result<UdpSocket, SetupError> {
+/// Opens the UDP socket on `address` (SO_REUSEPORT with `reuse_port`).
+pub fn bind_udp(address: &str, reuse_port: bool) -> Result<UdpSocket, SetupError> {
     let setup = |cause| SetupError {
         action: format!("cannot bind udp {address}"),
         cause,
     };
     let addr = resolve(address).map_err(setup)?;
-    UdpSocket::bind(addr).map_err(setup)
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(setup)?;
+    if reuse_port {
+        socket.set_reuse_port(true).map_err(setup)?;
+    }
+    socket.bind(&addr.into()).map_err(setup)?;
+    Ok(socket.into())
+}
+
+/// Sockets handed over by systemd's socket activation (`LISTEN_FDS`).
+#[derive(Debug, Default)]
+pub struct InheritedSockets {
+    /// The first inherited TCP listener.
+    pub tcp: Option<TcpListener>,
+    /// The first inherited UDP socket.
+    pub udp: Option<UdpSocket>,
+}
+
+/// Takes the sockets passed with `LISTEN_FDS` (and `LISTEN_PID`), if any:
+/// the first TCP listener and the first UDP socket, whatever their order.
+pub fn inherited_sockets() -> Result<InheritedSockets, SetupError> {
+    let setup = |cause| SetupError {
+        action: "cannot use the sockets passed in LISTEN_FDS".into(),
+        cause,
+    };
+    let mut passed = listenfd::ListenFd::from_env();
+    let mut sockets = InheritedSockets::default();
+    for index in 0..passed.len() {
+        if sockets.tcp.is_none() {
+            if let Ok(Some(listener)) = passed.take_tcp_listener(index) {
+                sockets.tcp = Some(listener);
+                continue;
+            }
+        }
+        if sockets.udp.is_none() {
+            if let Some(socket) = passed.take_udp_socket(index).map_err(setup)? {
+                sockets.udp = Some(socket);
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+/// What the kernel does with connections queued on a listener that closes
+/// while siblings share its port (`net.ipv4.tcp_migrate_req`).
+pub fn reuse_port_migration() -> &'static str {
+    match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req")
+        .map(|v| v.trim().to_string())
+    {
+        Ok(value) if value == "1" => {
+            "tcp_migrate_req=1: connections queued on a closing listener move to a sibling"
+        }
+        Ok(_) => {
+            "tcp_migrate_req=0: connections queued on a closing listener are reset; \
+             drain it behind a balancer first"
+        }
+        Err(_) => "tcp_migrate_req unknown on this kernel",
+    }
 }
 
 #[cfg(test)]
@@ -79,9 +144,9 @@ mod tests {
 
     #[test]
     fn a_taken_port_names_the_address_and_cause() {
-        let first = listen_tcp("127.0.0.1:0", 16).unwrap();
+        let first = listen_tcp("127.0.0.1:0", 16, false).unwrap();
         let taken = first.local_addr().unwrap().to_string();
-        let error = listen_tcp(&taken, 16).unwrap_err();
+        let error = listen_tcp(&taken, 16, false).unwrap_err();
         let text = error.to_string();
         assert!(text.contains(&taken), "{text}");
         assert!(text.contains("in use"), "{text}");
@@ -89,7 +154,16 @@ mod tests {
 
     #[test]
     fn an_unparsable_address_is_an_error_not_a_panic() {
-        assert!(listen_tcp("no-port-here", 16).is_err());
-        assert!(bind_udp("no-port-here").is_err());
+        assert!(listen_tcp("no-port-here", 16, false).is_err());
+        assert!(bind_udp("no-port-here", false).is_err());
+    }
+
+    #[test]
+    fn with_reuse_port_two_listeners_share_one_address() {
+        let first = listen_tcp("127.0.0.1:0", 16, true).unwrap();
+        let shared = first.local_addr().unwrap().to_string();
+        assert!(listen_tcp(&shared, 16, true).is_ok());
+        let udp = bind_udp("127.0.0.1:0", true).unwrap();
+        assert!(bind_udp(&udp.local_addr().unwrap().to_string(), true).is_ok());
     }
 }

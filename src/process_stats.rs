@@ -49,7 +49,13 @@ mod tests {
     #[test]
     fn this_process_has_memory_descriptors_and_a_thread() {
         let stats = ProcessStats::of_self().expect("readable /proc");
-        assert!(stats.rss_kib > 0 && stats.fds >= 3 && stats.threads >= 1, "{stats:?}");
-        assert_eq!(ProcessStats::of(std::process::id()).map(|s| s.threads > 0), Some(true));
+        assert!(
+            stats.rss_kib > 0 && stats.fds >= 3 && stats.threads >= 1,
+            "{stats:?}"
+        );
+        assert_eq!(
+            ProcessStats::of(std::process::id()).map(|s| s.threads > 0),
+            Some(true)
+        );
     }
 }

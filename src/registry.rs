@@ -4,37 +4,54 @@
 //! A connection is owned by exactly one place at a time (a worker, an event
 //! loop, the channel between them); the registry only keeps a shared handle
 //! to its socket. That is enough to:
-//! - enforce `--max-connections` at accept time;
+//! - enforce `--max-connections` and `--max-connections-per-ip` at accept
+//!   time;
 //! - wake a worker blocked reading an idle client at shutdown, by shutting
 //!   down the read half of every socket (a blocked `read` then returns the
 //!   bytes already received, then end-of-file);
 //! - force-close what is still open when the shutdown grace period ends.
 
+use crate::config::PerIpLimit;
 use crate::shutdown::lock;
 use slab::Slab;
-use std::net::{Shutdown as Half, SocketAddr, TcpStream};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-/// The set of open connections, bounded by `--max-connections`.
+/// The set of open connections, bounded by `--max-connections` and
+/// `--max-connections-per-ip`.
 pub struct Registry {
     state: Mutex<State>,
     emptied: Condvar,
     max_connections: usize,
+    max_per_ip: PerIpLimit,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--max-connections` are open.
+    TooMany,
+    /// `--max-connections-per-ip` are open from the client's address.
+    TooManyFromAddress,
 }
 
 struct State {
     open: Slab<Arc<TcpStream>>,
+    per_ip: HashMap<IpAddr, usize>,
     /// Which halves every socket, present and future, gets shut down:
     /// set at shutdown so that no connection registered late escapes it.
-    closing: Option<Half>,
+    closing: Option<Shutdown>,
 }
 
-/// A connection's socket, counted in the [`Registry`] for as long as it lives.
+/// An accepted TCP connection, counted in the [`Registry`] for as long as
+/// it lives.
 ///
 /// Dropping it closes the socket (once no other handle remains) and frees its
 /// place under `--max-connections`.
-pub struct TrackedStream {
+pub struct Connection {
     key: usize,
     stream: Arc<TcpStream>,
     peer: Option<SocketAddr>,
@@ -42,33 +59,47 @@ pub struct TrackedStream {
 }
 
 impl Registry {
-    /// An empty registry that admits at most `max_connections` at once.
-    pub fn new(max_connections: usize) -> Arc<Registry> {
+    /// An empty registry that admits at most `max_connections` at once,
+    /// and at most `max_per_ip` from one address.
+    pub fn new(max_connections: usize, max_per_ip: PerIpLimit) -> Arc<Registry> {
         Arc::new(Registry {
             state: Mutex::new(State {
                 open: Slab::new(),
+                per_ip: HashMap::new(),
                 closing: None,
             }),
             emptied: Condvar::new(),
             max_connections,
+            max_per_ip,
         })
     }
 
-    /// Admits a new connection, or hands it back when `--max-connections`
-    /// are already open.
-    pub fn register(self: &Arc<Self>, stream: TcpStream) -> Result<TrackedStream, TcpStream> {
+    /// Admits a new connection, or hands it back with the reason when a
+    /// limit is reached.
+    pub fn admit(self: &Arc<Self>, stream: TcpStream) -> Result<Connection, (TcpStream, Refusal)> {
         let mut state = lock(&self.state);
         if state.open.len() >= self.max_connections {
-            return Err(stream);
+            return Err((stream, Refusal::TooMany));
+        }
+        let peer = stream.peer_addr().ok();
+        if let Some(ip) = peer.map(|peer| peer.ip()) {
+            let from_ip = state.per_ip.entry(ip).or_insert(0);
+            if self
+                .max_per_ip
+                .for_address(ip)
+                .is_some_and(|max| *from_ip >= max)
+            {
+                return Err((stream, Refusal::TooManyFromAddress));
+            }
+            *from_ip += 1;
         }
         if let Some(half) = state.closing {
             // Best effort: the socket may already be closed by the peer.
             let _ = stream.shutdown(half);
         }
-        let peer = stream.peer_addr().ok();
         let stream = Arc::new(stream);
         let key = state.open.insert(Arc::clone(&stream));
-        Ok(TrackedStream {
+        Ok(Connection {
             key,
             stream,
             peer,
@@ -84,16 +115,16 @@ impl Registry {
     /// First step of a graceful shutdown: every connection, now and later,
     /// stops receiving. Readers get what was already received, then EOF.
     pub fn stop_reading_all(&self) {
-        self.shut_down_all(Half::Read);
+        self.shut_down_all(Shutdown::Read);
     }
 
     /// Last step of a shutdown: every connection still open is cut, which
     /// fails any write blocked on a client that does not read.
     pub fn close_all(&self) {
-        self.shut_down_all(Half::Both);
+        self.shut_down_all(Shutdown::Both);
     }
 
-    fn shut_down_all(&self, half: Half) {
+    fn shut_down_all(&self, half: Shutdown) {
         let mut state = lock(&self.state);
         state.closing = Some(half);
         for (_, stream) in state.open.iter() {
@@ -119,16 +150,24 @@ impl Registry {
         true
     }
 
-    fn remove(&self, key: usize) {
+    fn remove(&self, key: usize, peer: Option<SocketAddr>) {
         let mut state = lock(&self.state);
         state.open.remove(key);
+        if let Some(ip) = peer.map(|peer| peer.ip()) {
+            if let Some(from_ip) = state.per_ip.get_mut(&ip) {
+                *from_ip -= 1;
+                if *from_ip == 0 {
+                    state.per_ip.remove(&ip);
+                }
+            }
+        }
         if state.open.is_empty() {
             self.emptied.notify_all();
         }
     }
 }
 
-impl TrackedStream {
+impl Connection {
     /// The socket. `&TcpStream` implements `Read` and `Write`.
     pub fn socket(&self) -> &TcpStream {
         &self.stream
@@ -140,17 +179,53 @@ impl TrackedStream {
     }
 }
 
-impl Drop for TrackedStream {
+impl Drop for Connection {
     fn drop(&mut self) {
-        self.registry.remove(self.key);
+        self.registry.remove(self.key, self.peer);
     }
 }
 
-impl std::fmt::Debug for TrackedStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.peer {
             Some(peer) => write!(f, "{peer}"),
             None => write!(f, "connection #{}", self.key),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn connect(listener: &TcpListener) -> TcpStream {
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        listener.accept().unwrap().0
+    }
+
+    #[test]
+    fn limits_apply_in_total_and_per_address_and_free_up_on_drop() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let registry = Registry::new(3, PerIpLimit::set(2));
+        let first = registry.admit(connect(&listener)).ok().unwrap();
+        let _second = registry.admit(connect(&listener)).ok().unwrap();
+        let refused = registry.admit(connect(&listener)).err().unwrap().1;
+        assert_eq!(refused, Refusal::TooManyFromAddress);
+        drop(first);
+        assert_eq!(registry.open_count(), 1);
+        assert!(registry.admit(connect(&listener)).is_ok());
+
+        let total = Registry::new(1, PerIpLimit::set(0));
+        let exempt = Registry::new(5, PerIpLimit::default());
+        assert!(
+            exempt.admit(connect(&listener)).is_ok(),
+            "loopback is exempt from the default per-address limit"
+        );
+        let _only = total.admit(connect(&listener)).ok().unwrap();
+        assert_eq!(
+            total.admit(connect(&listener)).err().unwrap().1,
+            Refusal::TooMany
+        );
     }
 }

@@ -14,7 +14,7 @@
 use crate::config::ServerConfig;
 use crate::context::Context;
 use crate::models;
-use crate::shutdown::Shutdown;
+use crate::shutdown::ShutdownSignal;
 use crate::stats::Summary;
 use crate::udp::UdpService;
 use std::io;
@@ -33,9 +33,14 @@ pub fn run(
     tcp: TcpListener,
     udp: Option<UdpSocket>,
     config: ServerConfig,
-    shutdown: Shutdown,
+    shutdown: ShutdownSignal,
 ) -> io::Result<Summary> {
     let ctx = Context::new(config, shutdown.clone());
+    // Step 1 of the diagram, armed now: pulling the trigger at once stops
+    // every connection from receiving more, so a worker blocked reading an
+    // idle client wakes up.
+    let registry = Arc::clone(&ctx.registry);
+    shutdown.on_trigger(move || registry.stop_reading_all());
     // Set UDP up before TCP starts accepting: TCP clients could otherwise
     // take the last file descriptors that UDP's poller needs.
     let udp = udp

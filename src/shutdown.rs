@@ -4,9 +4,9 @@
 //! `upcase-server` pulls the trigger from its Ctrl-C / SIGTERM handler; tests
 //! pull it directly, so they can stop a server without sending signals.
 //! Threads learn about it three ways, whichever suits how they block:
-//! - polling [`Shutdown::is_triggered`] between units of work;
-//! - sleeping with [`Shutdown::sleep`], which wakes early when triggered;
-//! - registering a wake-up with [`Shutdown::on_trigger`] (a poller's
+//! - polling [`ShutdownSignal::is_triggered`] between units of work;
+//! - sleeping with [`ShutdownSignal::sleep`], which wakes early when triggered;
+//! - registering a wake-up with [`ShutdownSignal::on_trigger`] (a poller's
 //!   `notify`), for threads parked in a readiness poller.
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
@@ -18,24 +18,24 @@ type Wake = Box<dyn Fn() + Send + Sync>;
 
 /// A cloneable, one-way switch: once triggered it stays triggered.
 #[derive(Clone)]
-pub struct Shutdown {
+pub struct ShutdownSignal {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     triggered: AtomicBool,
     /// Dropped on trigger, which disconnects `signal` and so wakes every
-    /// thread sleeping in [`Shutdown::sleep`].
+    /// thread sleeping in [`ShutdownSignal::sleep`].
     keep_open: Mutex<Option<Sender<()>>>,
     signal: Receiver<()>,
     wakers: Mutex<Vec<Wake>>,
 }
 
-impl Shutdown {
+impl ShutdownSignal {
     /// A trigger that has not been pulled.
-    pub fn new() -> Shutdown {
+    pub fn new() -> ShutdownSignal {
         let (keep_open, signal) = crossbeam_channel::bounded(0);
-        Shutdown {
+        ShutdownSignal {
             inner: Arc::new(Inner {
                 triggered: AtomicBool::new(false),
                 keep_open: Mutex::new(Some(keep_open)),
@@ -103,9 +103,9 @@ impl Shutdown {
     }
 }
 
-impl Default for Shutdown {
+impl Default for ShutdownSignal {
     fn default() -> Self {
-        Shutdown::new()
+        ShutdownSignal::new()
     }
 }
 
@@ -123,14 +123,14 @@ mod tests {
 
     #[test]
     fn sleep_times_out_while_not_triggered() {
-        let shutdown = Shutdown::new();
+        let shutdown = ShutdownSignal::new();
         assert!(!shutdown.sleep(Duration::from_millis(10)));
         assert!(!shutdown.is_triggered());
     }
 
     #[test]
     fn trigger_wakes_a_sleeper_early() {
-        let shutdown = Shutdown::new();
+        let shutdown = ShutdownSignal::new();
         let sleeper = {
             let shutdown = shutdown.clone();
             std::thread::spawn(move || {
@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn wakers_run_once_even_if_registered_late() {
-        let shutdown = Shutdown::new();
+        let shutdown = ShutdownSignal::new();
         let count = Arc::new(AtomicUsize::new(0));
         let early = Arc::clone(&count);
         shutdown.on_trigger(move || {

@@ -1,4 +1,5 @@
-//! Counters for the one-line summary printed at shutdown.
+//! Counters: the one-line summary printed at shutdown, and the totals the
+//! admin endpoint exports.
 //!
 //! Handlers add to them once per read, not per line, so the counters cost
 //! next to nothing on the hot path.
@@ -15,6 +16,11 @@ pub struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     datagrams: AtomicU64,
+    datagrams_too_large: AtomicU64,
+    lines_too_long: AtomicU64,
+    idle_timeouts: AtomicU64,
+    failed: AtomicU64,
+    event_loop_restarts: AtomicU64,
 }
 
 /// A copy of the [`Stats`] at one moment.
@@ -22,7 +28,7 @@ pub struct Stats {
 pub struct Summary {
     /// TCP connections accepted and served.
     pub connections: u64,
-    /// TCP connections turned away by `--max-connections`.
+    /// TCP connections turned away by a connection limit.
     pub refused: u64,
     /// TCP lines answered.
     pub lines: u64,
@@ -32,6 +38,16 @@ pub struct Summary {
     pub bytes_out: u64,
     /// UDP datagrams answered.
     pub datagrams: u64,
+    /// UDP datagrams answered with `error: reply too large`.
+    pub datagrams_too_large: u64,
+    /// TCP connections closed for a line over `--max-line`.
+    pub lines_too_long: u64,
+    /// TCP connections closed by `--idle-timeout`.
+    pub idle_timeouts: u64,
+    /// TCP connections that ended with an I/O error (reset and the like).
+    pub failed: u64,
+    /// `pool` event loops restarted after a panic.
+    pub event_loop_restarts: u64,
 }
 
 impl Stats {
@@ -40,9 +56,14 @@ impl Stats {
         self.connections.fetch_add(1, Relaxed);
     }
 
-    /// A connection was turned away at the limit.
+    /// A connection was turned away at a limit.
     pub fn connection_refused(&self) {
         self.refused.fetch_add(1, Relaxed);
+    }
+
+    /// A connection ended with an I/O error.
+    pub fn connection_failed(&self) {
+        self.failed.fetch_add(1, Relaxed);
     }
 
     /// `bytes` arrived and `lines` of them were answered.
@@ -58,11 +79,31 @@ impl Stats {
         self.bytes_out.fetch_add(bytes as u64, Relaxed);
     }
 
+    /// A connection sent a line over `--max-line`.
+    pub fn line_too_long(&self) {
+        self.lines_too_long.fetch_add(1, Relaxed);
+    }
+
+    /// A connection reached `--idle-timeout`.
+    pub fn idle_timeout(&self) {
+        self.idle_timeouts.fetch_add(1, Relaxed);
+    }
+
     /// One UDP datagram was answered.
     pub fn datagram(&self, bytes_in: usize, bytes_out: usize) {
         self.datagrams.fetch_add(1, Relaxed);
         self.bytes_in.fetch_add(bytes_in as u64, Relaxed);
         self.bytes_out.fetch_add(bytes_out as u64, Relaxed);
+    }
+
+    /// One UDP reply would not fit in a datagram.
+    pub fn datagram_too_large(&self) {
+        self.datagrams_too_large.fetch_add(1, Relaxed);
+    }
+
+    /// An event loop was restarted after a panic.
+    pub fn event_loop_restarted(&self) {
+        self.event_loop_restarts.fetch_add(1, Relaxed);
     }
 
     /// The totals so far.
@@ -74,6 +115,11 @@ impl Stats {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             datagrams: self.datagrams.load(Relaxed),
+            datagrams_too_large: self.datagrams_too_large.load(Relaxed),
+            lines_too_long: self.lines_too_long.load(Relaxed),
+            idle_timeouts: self.idle_timeouts.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            event_loop_restarts: self.event_loop_restarts.load(Relaxed),
         }
     }
 }

@@ -12,7 +12,7 @@
 //! - nothing `unwrap`s: a thread that cannot be spawned is an error the
 //!   caller reports, not a crash.
 
-use crate::shutdown::Shutdown;
+use crate::shutdown::ShutdownSignal;
 use crossbeam_channel::{Receiver, Sender};
 use std::any::Any;
 use std::io;
@@ -70,7 +70,11 @@ impl ThreadPool {
 
     /// Like [`execute`](Self::execute), but gives up (dropping the job) if
     /// `shutdown` is triggered while waiting for room in the queue.
-    pub fn execute_unless_shutdown<F>(&self, f: F, shutdown: &Shutdown) -> Result<(), PoolClosed>
+    pub fn execute_unless_shutdown<F>(
+        &self,
+        f: F,
+        shutdown: &ShutdownSignal,
+    ) -> Result<(), PoolClosed>
     where
         F: FnOnce() + Send + 'static,
     {
@@ -129,7 +133,7 @@ pub fn run_catching_panics<T>(who: &str, f: impl FnOnce() -> T) -> Option<T> {
 }
 
 /// The text of a panic payload, for a log line.
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&str>() {
         text
     } else if let Some(text) = payload.downcast_ref::<String>() {
@@ -184,7 +188,7 @@ mod tests {
         .unwrap();
         started.recv().unwrap();
         pool.execute(|| {}).unwrap(); // fills the queue
-        let shutdown = Shutdown::new();
+        let shutdown = ShutdownSignal::new();
         shutdown.trigger();
         assert!(pool.execute_unless_shutdown(|| {}, &shutdown).is_err());
         drop(release);

@@ -32,6 +32,15 @@ impl LogThrottle {
         self.last = Some(now);
         Some(std::mem::take(&mut self.suppressed))
     }
+
+    /// The end of a warning that says how many were held back: nothing
+    /// when none were, else ` (N more since the last warning)`.
+    pub fn held_back_note(held_back: u64) -> String {
+        match held_back {
+            0 => String::new(),
+            n => format!(" ({n} more since the last warning)"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -46,5 +55,10 @@ mod tests {
         assert_eq!(throttle.allow(), None);
         throttle.last = Some(Instant::now() - Duration::from_secs(7200));
         assert_eq!(throttle.allow(), Some(2));
+        assert_eq!(LogThrottle::held_back_note(0), "");
+        assert_eq!(
+            LogThrottle::held_back_note(2),
+            " (2 more since the last warning)"
+        );
     }
 }

@@ -12,35 +12,18 @@
 //! flood, its bursts of replies overflowed the clients' receive queues.
 
 use crate::busy_poll::BusyPoll;
-use crate::codec::{uppercase_into, MAX_DATAGRAM, REPLY_TOO_LARGE};
+use crate::codec::{datagram_reply, max_datagram};
 use crate::context::Context;
-use crate::shutdown::Shutdown;
-use crate::tcp::is_transient;
+use crate::poller::Poller;
+use crate::shutdown::ShutdownSignal;
 use crate::throttle::LogThrottle;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Token};
 use std::io;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::Duration;
 
 const SOCKET: Token = Token(0);
-const WAKE: Token = Token(1);
-
-/// Builds the reply to one datagram into `reply` (cleared first). Returns
-/// `false` when the uppercased payload would not fit in one datagram and
-/// `reply` holds `error: reply too large` instead.
-pub fn datagram_reply(payload: &[u8], reply: &mut Vec<u8>) -> bool {
-    reply.clear();
-    uppercase_into(payload, reply);
-    if reply.len() > MAX_DATAGRAM {
-        reply.clear();
-        reply.extend_from_slice(REPLY_TOO_LARGE);
-        return false;
-    }
-    true
-}
 
 /// The UDP socket with its poller, ready to serve.
 ///
@@ -49,22 +32,23 @@ pub fn datagram_reply(payload: &[u8], reply: &mut Vec<u8>) -> bool {
 /// the last ones.
 pub struct UdpService {
     socket: UdpSocket,
-    poll: Poll,
+    poller: Poller,
+    /// The largest reply one datagram carries on this socket's family.
+    max_reply: usize,
 }
 
 impl UdpService {
     /// Prepares `socket` for serving; `shutdown` will wake it.
-    pub fn new(socket: UdpSocket, shutdown: &Shutdown) -> io::Result<UdpService> {
+    pub fn new(socket: UdpSocket, shutdown: &ShutdownSignal) -> io::Result<UdpService> {
         socket.set_nonblocking(true)?;
-        let poll = Poll::new()?;
-        let fd = socket.as_raw_fd();
-        poll.registry()
-            .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        shutdown.on_trigger(move || {
-            let _ = waker.wake();
-        });
-        Ok(UdpService { socket, poll })
+        let poller = Poller::woken_by(shutdown)?;
+        poller.watch(socket.as_raw_fd(), SOCKET, Interest::READABLE)?;
+        let max_reply = max_datagram(socket.local_addr()?.is_ipv6());
+        Ok(UdpService {
+            socket,
+            poller,
+            max_reply,
+        })
     }
 
     /// Answers datagrams until the shutdown trigger is pulled.
@@ -73,6 +57,7 @@ impl UdpService {
             // 64 KiB holds the largest datagram IPv4 or IPv6 can deliver here.
             payload: vec![0u8; 64 * 1024],
             reply: Vec::with_capacity(64 * 1024),
+            max_reply: self.max_reply,
             too_large_log: LogThrottle::new(Duration::from_secs(1)),
             failure_log: LogThrottle::new(Duration::from_secs(1)),
         };
@@ -85,8 +70,8 @@ impl UdpService {
                 .look(|| ctx.shutdown.is_triggered() || answerer.answer_queued(&self.socket, ctx))
             {
             }
-            let poll = &mut self.poll;
-            if let Err(error) = busy.sleep(|| poll.poll(&mut events, None)) {
+            let poller = &mut self.poller;
+            if let Err(error) = busy.sleep(|| poller.poll(&mut events, None)) {
                 if error.kind() != io::ErrorKind::Interrupted {
                     return Err(error);
                 }
@@ -100,6 +85,7 @@ impl UdpService {
 struct Answerer {
     payload: Vec<u8>,
     reply: Vec<u8>,
+    max_reply: usize,
     too_large_log: LogThrottle,
     failure_log: LogThrottle,
 }
@@ -113,7 +99,7 @@ impl Answerer {
             let (received, client) = match socket.recv_from(&mut self.payload) {
                 Ok(datagram) => datagram,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                Err(error) if is_transient(&error) => continue,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => {
                     // E.g. an ICMP error from an earlier reply: not fatal.
                     if self.failure_log.allow().is_some() {
@@ -122,11 +108,13 @@ impl Answerer {
                     continue;
                 }
             };
-            if !datagram_reply(&self.payload[..received], &mut self.reply) {
+            if !datagram_reply(&self.payload[..received], &mut self.reply, self.max_reply) {
+                ctx.stats.datagram_too_large();
                 if let Some(held_back) = self.too_large_log.allow() {
                     log::warn!(
-                        "udp reply to {client} would exceed {MAX_DATAGRAM} bytes; sent an error \
-                         instead ({held_back} more since the last warning)"
+                        "udp reply to {client} would exceed {} bytes; sent an error instead{}",
+                        self.max_reply,
+                        LogThrottle::held_back_note(held_back)
                     );
                 }
             }
@@ -142,29 +130,5 @@ impl Answerer {
             }
         }
         answered
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reply_that_fits_is_the_uppercased_payload() {
-        let mut reply = Vec::new();
-        assert!(datagram_reply("straße".as_bytes(), &mut reply));
-        assert_eq!(reply, "STRASSE".as_bytes());
-        assert!(datagram_reply(b"", &mut reply));
-        assert!(reply.is_empty());
-    }
-
-    #[test]
-    fn a_reply_that_grows_past_one_datagram_becomes_an_error() {
-        // 'ß' is 2 bytes and uppercases to 'SS' (2 bytes); 'ŉ' is 2 bytes and
-        // uppercases to 3 ('ʼN'): 30,000 of them grow 60,000 bytes to 90,000.
-        let payload = "ŉ".repeat(30_000);
-        let mut reply = Vec::new();
-        assert!(!datagram_reply(payload.as_bytes(), &mut reply));
-        assert_eq!(reply, REPLY_TOO_LARGE);
     }
 }

@@ -33,7 +33,11 @@ fn decode_in_chunks(input: &[u8], cuts: &[usize], max_line: usize) -> (Vec<u8>, 
     let mut out = Vec::new();
     let mut start = 0;
     for end in points.into_iter().chain([input.len()]) {
-        if codec.decode(&input[start..end], &mut out).is_err() {
+        if codec
+            .decode(&input[start..end], &mut out)
+            .too_long
+            .is_some()
+        {
             return (out, false);
         }
         start = end;

@@ -1,17 +1,27 @@
-//! `upcase-server`: parse flags, open the sockets, announce them, and run
-//! until Ctrl-C or SIGTERM. All the serving is in the library.
+//! `upcase-server`: parse flags, open the sockets (or take them from
+//! systemd), announce them, and run until SIGINT, SIGTERM or SIGHUP. All
+//! the serving is in the library.
 
 use clap::builder::RangedU64ValueParser;
 use clap::Parser;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use std::io::Write;
+use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
-use upcase::config::{Model, ServerConfig};
+use upcase::config::{Model, PerIpLimit, ServerConfig};
+use upcase::log_sink::{LogFlusher, LogSink};
 use upcase::net;
-use upcase::shutdown::Shutdown;
+use upcase::shutdown::ShutdownSignal;
 
-/// Uppercases lines over TCP and datagrams over UDP.
+/// upcase-server: uppercases lines over TCP and datagrams over UDP.
+///
+/// SIGINT, SIGTERM and SIGHUP start a graceful shutdown (SIGHUP is left
+/// alone when it was ignored at start, as under `nohup`); a second signal
+/// exits at once. Started by systemd with LISTEN_FDS, the server takes its
+/// sockets from it instead of binding.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(name = "upcase-server", version, about, long_about)]
 struct Args {
     /// TCP address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
@@ -39,6 +49,17 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 10_000,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: usize,
+    /// Most TCP connections open at once from one IP address (0 = no
+    /// limit) [default: 1000, loopback clients exempt]. Behind a balancer
+    /// every client shares the balancer's address: raise it or use 0.
+    #[arg(long, value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+    /// Set SO_REUSEPORT, so several server processes share the address.
+    #[arg(long)]
+    reuse_port: bool,
+    /// Serve /metrics (Prometheus), /stats.json and a live page on ADDR.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<String>,
     /// Listen backlog [default: the system's maximum, net.core.somaxconn].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     backlog: Option<u32>,
@@ -58,6 +79,9 @@ impl Args {
             max_line: self.max_line,
             idle_timeout: (self.idle_timeout > 0).then(|| Duration::from_secs(self.idle_timeout)),
             max_connections: self.max_connections,
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .map_or_else(PerIpLimit::default, PerIpLimit::set),
             busy_poll: Duration::from_micros(self.busy_poll),
             ..ServerConfig::default()
         }
@@ -66,8 +90,12 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    match serve(&args) {
+    let flusher = init_logging();
+    let result = serve(&args);
+    if let Some(flusher) = flusher {
+        flusher.flush(Duration::from_secs(1));
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("upcase-server: {message}");
@@ -76,49 +104,118 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: &Args) -> Result<(), String> {
-    let backlog = args.backlog.unwrap_or_else(net::system_max_backlog);
-    let tcp = net::listen_tcp(&args.tcp, backlog).map_err(|e| e.to_string())?;
-    let udp = if args.no_udp {
-        None
-    } else {
-        Some(net::bind_udp(&args.udp).map_err(|e| e.to_string())?)
+/// Logs go to stderr through a queue that never blocks a serving thread.
+fn init_logging() -> Option<LogFlusher> {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    let flusher = match LogSink::start(std::io::stderr()) {
+        Ok((sink, flusher)) => {
+            builder.target(env_logger::Target::Pipe(Box::new(sink)));
+            Some(flusher)
+        }
+        Err(_) => None,
     };
-    let shutdown = Shutdown::new();
-    install_signal_handler(&shutdown)?;
-    announce("tcp", tcp.local_addr());
+    builder.init();
+    flusher
+}
+
+fn serve(args: &Args) -> Result<(), String> {
+    let (tcp, udp) = open_sockets(args)?;
+    let shutdown = ShutdownSignal::new();
+    install_signal_handlers(&shutdown)?;
+    announce("tcp", tcp.local_addr())?;
     if let Some(udp) = &udp {
-        announce("udp", udp.local_addr());
+        announce("udp", udp.local_addr())?;
     }
     let config = args.config();
     log::info!(
-        "serving with model {} ({} workers), backlog {backlog}",
+        "serving with model {} ({} workers){}",
         config.model,
-        config.workers
+        config.workers,
+        if args.reuse_port {
+            format!("; reuse-port: {}", net::reuse_port_migration())
+        } else {
+            String::new()
+        }
     );
+    notify_systemd(sd_notify::NotifyState::Ready);
     let summary = upcase::server::run(tcp, udp, config, shutdown)
         .map_err(|e| format!("server failed: {e}"))?;
     log::info!("shutdown complete: {summary}");
     Ok(())
 }
 
-/// Prints the one stdout line per socket that scripts wait for.
-fn announce(transport: &str, address: std::io::Result<std::net::SocketAddr>) {
-    match address {
-        Ok(address) => println!("{transport} listening on {address}"),
-        Err(error) => println!("{transport} listening on an unknown address ({error})"),
+/// The sockets systemd passed (LISTEN_FDS), else new ones bound as asked.
+fn open_sockets(args: &Args) -> Result<(TcpListener, Option<UdpSocket>), String> {
+    let inherited = net::inherited_sockets().map_err(|e| e.to_string())?;
+    if let Some(tcp) = inherited.tcp {
+        log::info!("using the sockets passed by the service manager (LISTEN_FDS)");
+        let udp = if args.no_udp { None } else { inherited.udp };
+        return Ok((tcp, udp));
+    }
+    let backlog = args.backlog.unwrap_or_else(net::system_max_backlog);
+    let tcp = net::listen_tcp(&args.tcp, backlog, args.reuse_port).map_err(|e| e.to_string())?;
+    let udp = if args.no_udp {
+        None
+    } else {
+        Some(net::bind_udp(&args.udp, args.reuse_port).map_err(|e| e.to_string())?)
+    };
+    Ok((tcp, udp))
+}
+
+/// Prints the one stdout line per socket that scripts wait for. A stdout
+/// that cannot be written (closed, `/dev/full`) is an error, not a panic.
+fn announce(transport: &str, address: std::io::Result<std::net::SocketAddr>) -> Result<(), String> {
+    let address = address.map_err(|e| format!("cannot read the {transport} address: {e}"))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{transport} listening on {address}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+/// Tells systemd (when it started us with NOTIFY_SOCKET) how we are doing.
+fn notify_systemd(state: sd_notify::NotifyState) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        if let Err(error) = sd_notify::notify(false, &[state]) {
+            log::warn!("cannot notify the service manager: {error}");
+        }
     }
 }
 
-/// Ctrl-C or SIGTERM starts a graceful shutdown; a second one exits at once.
-fn install_signal_handler(shutdown: &Shutdown) -> Result<(), String> {
+/// SIGINT, SIGTERM (and SIGHUP unless it was ignored at start) begin a
+/// graceful shutdown; a second one exits at once.
+fn install_signal_handlers(shutdown: &ShutdownSignal) -> Result<(), String> {
+    let mut wanted = vec![SIGINT, SIGTERM];
+    if !is_ignored(SIGHUP) {
+        wanted.push(SIGHUP);
+    }
+    let mut signals = signal_hook::iterator::Signals::new(&wanted)
+        .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let shutdown = shutdown.clone();
-    ctrlc::set_handler(move || {
-        if shutdown.is_triggered() {
-            eprintln!("upcase-server: second interrupt, exiting without waiting");
-            std::process::exit(130);
-        }
-        shutdown.trigger();
-    })
-    .map_err(|e| format!("cannot install the signal handler: {e}"))
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if shutdown.is_triggered() {
+                    eprintln!("upcase-server: second signal, exiting without waiting");
+                    std::process::exit(130);
+                }
+                log::info!("signal {signal}: shutting down");
+                notify_systemd(sd_notify::NotifyState::Stopping);
+                shutdown.trigger();
+            }
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    Ok(())
+}
+
+/// Whether `signal`'s disposition is "ignore" (inherited from `nohup`).
+fn is_ignored(signal: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into the zeroed struct we own.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+            && current.sa_sigaction == libc::SIG_IGN
+    }
 }

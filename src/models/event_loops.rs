@@ -1,10 +1,10 @@
-//! `pool` (the default): a fixed pool of workers that park idle connections
+//! `pool` (the default): a fixed set of workers that park idle connections
 //! on a readiness poller instead of blocking on them.
 //!
 //! ```text
 //!                      (crossbeam channel)
-//! acceptor ----------> worker 1: poller { A, C, E ... } -> serve whichever is ready
-//!     \--------------> worker 2: poller { B, D, F ... } -> serve whichever is ready
+//! acceptor ----------> event loop 1: poller { A, C, E ... } -> serve whichever is ready
+//!     \--------------> event loop 2: poller { B, D, F ... } -> serve whichever is ready
 //! ```
 //!
 //! Each worker runs an event loop over its own poller (the memcached /
@@ -15,85 +15,106 @@
 //! woken by the poller is the one that answers.
 //!
 //! New connections still arrive over one bounded crossbeam channel. The
-//! acceptor sends, then notifies the next worker's poller in turn; any
-//! worker may take the connection (a busy one picks new connections up
-//! between turns), and from then on that worker alone owns it.
+//! acceptor sends, then wakes the next event loop in turn; any loop may
+//! take the connection (a busy one picks new connections up between
+//! turns), and from then on that loop alone owns it.
 //!
-//! The workers are the ones of the crate's [`ThreadPool`]: each runs one
-//! long job, its event loop.
+//! Each loop runs on a named thread (`event-loop-N`) under a supervisor: a
+//! panic anywhere in the loop (a panic in one connection's handler is
+//! already caught per connection) closes that loop's connections with a
+//! log line and restarts the loop on the same poller, so a worker never
+//! silently stops serving.
 
 use crate::busy_poll::BusyPoll;
 use crate::context::Context;
-use crate::thread_pool::{run_catching_panics, ThreadPool};
-use crate::registry::TrackedStream;
-use crate::tcp::evented::{Connection, Scratch, Wait};
-use crate::tcp::{acceptor, Ending};
+use crate::poller::{Poller, WAKE};
+use crate::registry::Connection;
+use crate::tcp::acceptor;
+use crate::tcp::evented::{EventedConnection, Scratch, Wait};
+use crate::tcp::session::Ending;
+use crate::tcp::ConnectionEnd;
+use crate::thread_pool::{panic_message, run_catching_panics};
 use crossbeam_channel::{Receiver, TryRecvError};
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Token};
 use slab::Slab;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Connections that may wait in the channel for a worker to take them.
 const QUEUE: usize = 1024;
 
-/// The poller token that means "woken up" rather than "a socket is ready".
-const WAKE: Token = Token(usize::MAX);
+/// How soon a draining connection is looked at again while it waits for
+/// its last replies to be acknowledged.
+const ACK_RECHECK: Duration = Duration::from_millis(5);
 
 /// Serves with `--workers` event loops.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     let workers = ctx.config.workers.max(1);
     let (sender, receiver) = crossbeam_channel::bounded(QUEUE);
-    let pool = ThreadPool::new(workers, workers, "worker")?;
-    let mut wakers = Vec::with_capacity(workers);
+    let mut loops = Vec::with_capacity(workers);
+    let mut started = Ok(());
     for id in 0..workers {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        let on_shutdown = Arc::clone(&waker);
-        ctx.shutdown.on_trigger(move || {
-            let _ = on_shutdown.wake();
-        });
-        wakers.push(waker);
-        let event_loop = EventLoop::new(id, poll, receiver.clone(), &ctx);
-        if pool.execute(move || event_loop.run()).is_err() {
-            return Err(io::Error::other("the worker pool closed while starting"));
+        match EventLoop::start(id, receiver.clone(), &ctx) {
+            Ok(running) => loops.push(running),
+            Err(error) => {
+                started = Err(io::Error::new(
+                    error.kind(),
+                    format!("cannot start event loop {id} of {workers}: {error}"),
+                ));
+                break;
+            }
         }
     }
-    let mut next = 0;
-    let result = acceptor::accept_loop(&listener, &ctx, |connection| {
-        if ctx
-            .shutdown
-            .send_unless_triggered(&sender, connection)
-            .is_err()
-        {
-            log::debug!("shutting down: a queued connection was closed unserved");
-            return;
-        }
-        let _ = wakers[next].wake();
-        next = (next + 1) % wakers.len();
+    let result = started.and_then(|()| {
+        let mut next = 0;
+        acceptor::accept_loop(&listener, &ctx, |connection| {
+            if ctx
+                .shutdown
+                .send_unless_triggered(&sender, connection)
+                .is_err()
+            {
+                log::debug!("shutting down: a queued connection was closed unserved");
+                return;
+            }
+            let _ = loops[next].waker.wake();
+            next = (next + 1) % loops.len();
+        })
     });
-    // Closing the channel tells the event loops no more connections come.
+    // Closing the channel tells the event loops no more connections come
+    // (also when start-up failed half-way: the loops started must end).
     drop(sender);
-    for waker in &wakers {
-        let _ = waker.wake();
+    for running in loops {
+        let _ = running.waker.wake();
+        if running.thread.join().is_err() {
+            log::error!("an event loop's supervisor panicked");
+        }
     }
     result
-    // Dropping `pool` joins the event loops once their connections end.
+}
+
+/// A started event loop: its thread and the handle that wakes it.
+struct RunningLoop {
+    thread: JoinHandle<()>,
+    waker: Arc<mio::Waker>,
 }
 
 /// One worker's loop: wait for readiness, serve what is ready, repeat.
 struct EventLoop {
-    /// `worker N`, for log lines.
+    /// `event loop N`, for log lines.
     name: String,
-    poll: Poll,
-    incoming: Receiver<TrackedStream>,
-    connections: Slab<Connection>,
+    poller: Poller,
+    incoming: Receiver<Connection>,
+    connections: Slab<EventedConnection>,
     /// Connections to serve again without waiting for an event.
     again: Vec<usize>,
+    /// Draining connections waiting for their last replies to be
+    /// acknowledged (no event reports that).
+    awaiting_acks: Vec<usize>,
     scratch: Scratch,
     ctx: Arc<Context>,
     /// How often idle timers are checked.
@@ -103,12 +124,14 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    fn new(
+    /// Creates the loop's poller and starts it on a thread of its own.
+    fn start(
         id: usize,
-        poll: Poll,
-        incoming: Receiver<TrackedStream>,
+        incoming: Receiver<Connection>,
         ctx: &Arc<Context>,
-    ) -> EventLoop {
+    ) -> io::Result<RunningLoop> {
+        let poller = Poller::woken_by(&ctx.shutdown)?;
+        let waker = poller.waker();
         // A tenth of the idle timeout keeps expiry within 10% of the
         // setting; at most a second, which also bounds how late a worker
         // notices shutdown if a wake-up were ever lost.
@@ -117,20 +140,56 @@ impl EventLoop {
             .idle_timeout
             .map_or(Duration::from_secs(1), |t| t / 10)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
-        EventLoop {
-            name: format!("worker {id}"),
-            poll,
+        let event_loop = EventLoop {
+            name: format!("event loop {id}"),
+            poller,
             incoming,
             connections: Slab::new(),
             again: Vec::new(),
+            awaiting_acks: Vec::new(),
             scratch: Scratch::new(),
             ctx: Arc::clone(ctx),
             tick,
             busy: BusyPoll::new(ctx.config.busy_poll),
-        }
+        };
+        let thread = thread::Builder::new()
+            .name(format!("event-loop-{id}"))
+            .spawn(move || event_loop.supervise())?;
+        Ok(RunningLoop { thread, waker })
     }
 
-    fn run(mut self) {
+    /// Runs the loop; after a panic, closes its connections and runs it again.
+    fn supervise(mut self) {
+        loop {
+            match panic::catch_unwind(AssertUnwindSafe(|| self.run())) {
+                Ok(()) => break,
+                Err(payload) => {
+                    log::error!(
+                        "{} panicked ({}); closing its {} connections and restarting it",
+                        self.name,
+                        panic_message(payload.as_ref()),
+                        self.connections.len()
+                    );
+                    self.ctx.stats.event_loop_restarted();
+                    self.reset();
+                }
+            }
+        }
+        log::debug!("{}: finished", self.name);
+    }
+
+    /// Forgets every connection (dropping one closes it) and its buffers.
+    fn reset(&mut self) {
+        for (_, connection) in self.connections.iter() {
+            self.poller.forget(connection.socket().as_raw_fd());
+        }
+        self.connections.clear();
+        self.again.clear();
+        self.awaiting_acks.clear();
+        self.scratch = Scratch::new();
+    }
+
+    fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
         let mut next_timer_check = Instant::now() + self.tick;
         loop {
@@ -145,6 +204,8 @@ impl EventLoop {
                     break;
                 }
             }
+            #[cfg(test)]
+            tests::maybe_panic();
             for event in events.iter() {
                 if event.token() == WAKE {
                     continue; // new connections or shutdown: seen at the top
@@ -160,13 +221,15 @@ impl EventLoop {
             for key in std::mem::take(&mut self.again) {
                 self.serve(key);
             }
+            for key in std::mem::take(&mut self.awaiting_acks) {
+                self.serve(key);
+            }
             let now = Instant::now();
             if now >= next_timer_check {
                 self.check_timers(now);
                 next_timer_check = now + self.tick;
             }
         }
-        log::debug!("{}: event loop finished", self.name);
     }
 
     /// Waits for readiness: not at all while connections are due another
@@ -175,13 +238,16 @@ impl EventLoop {
     /// next timer tick.
     fn wait(&mut self, events: &mut Events) -> io::Result<()> {
         if !self.again.is_empty() {
-            return self.poll.poll(events, Some(Duration::ZERO));
+            return self.poller.poll(events, Some(Duration::ZERO));
         }
-        let poll = &mut self.poll;
+        if !self.awaiting_acks.is_empty() {
+            return self.poller.poll(events, Some(ACK_RECHECK));
+        }
+        let poller = &mut self.poller;
         let mut failure = None;
         let found = self
             .busy
-            .look(|| match poll.poll(events, Some(Duration::ZERO)) {
+            .look(|| match poller.poll(events, Some(Duration::ZERO)) {
                 Ok(()) => !events.is_empty(),
                 Err(error) => {
                     failure = Some(error);
@@ -191,8 +257,8 @@ impl EventLoop {
         if found {
             return failure.map_or(Ok(()), Err);
         }
-        let (poll, tick) = (&mut self.poll, self.tick);
-        self.busy.sleep(|| poll.poll(events, Some(tick)))
+        let (poller, tick) = (&mut self.poller, self.tick);
+        self.busy.sleep(|| poller.poll(events, Some(tick)))
     }
 
     /// Moves connections waiting in the channel onto this worker's poller.
@@ -200,15 +266,15 @@ impl EventLoop {
     fn take_new_connections(&mut self) -> bool {
         loop {
             match self.incoming.try_recv() {
-                Ok(stream) => self.adopt(stream),
+                Ok(connection) => self.adopt(connection),
                 Err(TryRecvError::Empty) => return false,
                 Err(TryRecvError::Disconnected) => return true,
             }
         }
     }
 
-    fn adopt(&mut self, stream: TrackedStream) {
-        let connection = match Connection::new(stream, &self.ctx) {
+    fn adopt(&mut self, connection: Connection) {
+        let connection = match EventedConnection::new(connection, &self.ctx) {
             Ok(connection) => connection,
             Err(error) => {
                 log::warn!("{}: cannot set up a connection: {error}", self.name);
@@ -221,18 +287,14 @@ impl EventLoop {
         // connection is never re-armed, which saves a system call per line.
         let fd = connection.socket().as_raw_fd();
         let interest = Interest::READABLE | Interest::WRITABLE;
-        match self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&fd), Token(key), interest)
-        {
+        match self.poller.watch(fd, Token(key), interest) {
             Ok(()) => {
                 entry.insert(connection);
             }
             Err(error) => log::warn!(
-                "{}: cannot watch {:?}: {error}",
+                "{}: cannot watch {}: {error}",
                 self.name,
-                connection.stream()
+                connection.connection()
             ),
         }
     }
@@ -247,11 +309,8 @@ impl EventLoop {
         let outcome = run_catching_panics(&self.name, || connection.serve(scratch, ctx));
         match outcome {
             Some(Ok(wait)) => self.park(key, wait),
-            Some(Err(error)) => {
-                log::warn!("{:?} failed: {error}", connection.stream());
-                self.close(key, None);
-            }
-            None => self.close(key, None),
+            Some(Err(error)) => self.close(key, Err(error)),
+            None => self.close(key, Err(io::Error::other("its handler panicked"))),
         }
     }
 
@@ -260,14 +319,15 @@ impl EventLoop {
         match wait {
             Wait::Readable | Wait::Writable => {}
             Wait::Again => self.again.push(key),
-            Wait::Done(ending) => self.close(key, Some(ending)),
+            Wait::Acknowledgement => self.awaiting_acks.push(key),
+            Wait::Done(ending) => self.close(key, Ok(ending)),
         }
     }
 
     fn check_timers(&mut self, now: Instant) {
         let mut expired = Vec::new();
         for (key, connection) in self.connections.iter_mut() {
-            if let Some(wait) = connection.check_timers(now) {
+            if let Some(wait) = connection.check_timers(now, &self.ctx) {
                 expired.push((key, wait));
             }
         }
@@ -276,12 +336,75 @@ impl EventLoop {
         }
     }
 
-    fn close(&mut self, key: usize, ending: Option<Ending>) {
-        let connection = self.connections.remove(key);
-        let fd = connection.socket().as_raw_fd();
-        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
-        if let Some(ending) = ending {
-            log::debug!("{:?} closed: {ending:?}", connection.stream());
+    fn close(&mut self, key: usize, result: io::Result<Ending>) {
+        let Some(connection) = self.connections.try_remove(key) else {
+            return;
+        };
+        self.poller.forget(connection.socket().as_raw_fd());
+        ConnectionEnd::log(connection.connection(), result, &self.ctx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Model, ServerConfig};
+    use crate::shutdown::ShutdownSignal;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// Set by the test: the next event-loop turn panics outside any handler.
+    static PANIC_NEXT_TURN: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn maybe_panic() {
+        if PANIC_NEXT_TURN.swap(false, Ordering::SeqCst) {
+            panic!("injected event-loop panic");
         }
+    }
+
+    fn ask(stream: &TcpStream, line: &str) -> String {
+        (&*stream).write_all(line.as_bytes()).unwrap();
+        let mut reply = String::new();
+        BufReader::new(stream).read_line(&mut reply).unwrap();
+        reply
+    }
+
+    #[test]
+    fn a_panicking_event_loop_closes_its_connections_and_serves_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let shutdown = ShutdownSignal::new();
+        let config = ServerConfig {
+            model: Model::Pool,
+            workers: 1,
+            ..ServerConfig::default()
+        };
+        let server = {
+            let shutdown = shutdown.clone();
+            std::thread::spawn(move || crate::server::run(listener, None, config, shutdown))
+        };
+        let first = TcpStream::connect(address).unwrap();
+        first
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(ask(&first, "before\n"), "BEFORE\n");
+        PANIC_NEXT_TURN.store(true, Ordering::SeqCst);
+        // The next turn (this line's) panics: the connection is closed.
+        (&first).write_all(b"boom\n").unwrap();
+        let mut rest = String::new();
+        let closed = BufReader::new(&first).read_line(&mut rest);
+        assert!(matches!(closed, Ok(0) | Err(_)), "got {rest:?}");
+        // The only event loop was restarted and serves new clients.
+        let second = TcpStream::connect(address).unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(ask(&second, "after\n"), "AFTER\n");
+        drop(second);
+        shutdown.trigger();
+        let summary = server.join().unwrap().unwrap();
+        assert_eq!(summary.event_loop_restarts, 1);
+        assert_eq!(summary.connections, 2);
     }
 }

@@ -11,8 +11,8 @@
 //! That limit is the point of the model: it is what `pool` removes.
 
 use crate::context::Context;
-use crate::thread_pool::ThreadPool;
 use crate::tcp::{acceptor, blocking};
+use crate::thread_pool::ThreadPool;
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -10,8 +10,8 @@
 //! something to be compared with.
 
 use crate::context::Context;
-use crate::thread_pool::run_catching_panics;
 use crate::tcp::{acceptor, blocking};
+use crate::thread_pool::run_catching_panics;
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -10,9 +10,9 @@
 //! | [`thread_per_connection`] | one per connection | a whole thread |
 //! | [`iterative`] | one | the whole server |
 
+pub mod event_loops;
 pub mod fixed_pool;
 pub mod iterative;
-pub mod event_loops;
 pub mod thread_per_connection;
 
 use crate::config::Model;

@@ -11,8 +11,8 @@
 //! many threads it can start.
 
 use crate::context::Context;
-use crate::thread_pool::run_catching_panics;
 use crate::tcp::{acceptor, blocking};
+use crate::thread_pool::run_catching_panics;
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let result = acceptor::accept_loop(&listener, &ctx, |connection| {
         join_finished(&mut threads);
-        let peer = format!("{connection:?}");
+        let peer = connection.to_string();
         let thread_ctx = Arc::clone(&ctx);
         let spawned = thread::Builder::new()
             .name("connection".into())

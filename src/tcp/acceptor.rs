@@ -11,39 +11,34 @@
 //! short back-off: the listener stays readable while the queue holds
 //! clients, so retrying at once would spin.
 
+use super::drain;
+use crate::codec::{TOO_MANY_CONNECTIONS_REPLY, TOO_MANY_FROM_ADDRESS_REPLY};
 use crate::context::Context;
-use crate::registry::TrackedStream;
+use crate::poller::Poller;
+use crate::registry::{Connection, Refusal};
 use crate::throttle::LogThrottle;
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
-use std::io::{self, Read, Write};
-use std::net::{Shutdown as Half, TcpListener, TcpStream};
+use mio::{Events, Interest, Token};
+use std::io::{self, Write};
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How long to wait before accepting again after running out of resources.
 pub const BACKOFF: Duration = Duration::from_millis(100);
 
 const LISTENER: Token = Token(0);
-const WAKE: Token = Token(1);
 
 /// Accepts connections until the shutdown trigger is pulled, passing each
 /// admitted one to `hand_over`.
 pub fn accept_loop(
     listener: &TcpListener,
     ctx: &Context,
-    mut hand_over: impl FnMut(TrackedStream),
+    mut hand_over: impl FnMut(Connection),
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    let mut poll = Poll::new()?;
+    let mut poller = Poller::woken_by(&ctx.shutdown)?;
     let fd = listener.as_raw_fd();
-    poll.registry()
-        .register(&mut SourceFd(&fd), LISTENER, Interest::READABLE)?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-    ctx.shutdown.on_trigger(move || {
-        let _ = waker.wake();
-    });
+    poller.watch(fd, LISTENER, Interest::READABLE)?;
     let mut acceptor = Acceptor {
         ctx,
         refused_log: LogThrottle::new(Duration::from_secs(1)),
@@ -58,14 +53,14 @@ pub fn accept_loop(
         if ctx.shutdown.is_triggered() {
             break Ok(());
         }
-        if let Err(error) = poll.poll(&mut events, None) {
+        if let Err(error) = poller.poll(&mut events, None) {
             if error.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             break Err(error);
         }
     };
-    let _ = poll.registry().deregister(&mut SourceFd(&fd));
+    poller.forget(fd);
     result
 }
 
@@ -79,7 +74,7 @@ struct Acceptor<'a> {
 
 impl Acceptor<'_> {
     /// Accepts every connection waiting in the queue.
-    fn accept_ready(&mut self, listener: &TcpListener, hand_over: &mut impl FnMut(TrackedStream)) {
+    fn accept_ready(&mut self, listener: &TcpListener, hand_over: &mut impl FnMut(Connection)) {
         while !self.ctx.shutdown.is_triggered() {
             match listener.accept() {
                 Ok((stream, _)) => {
@@ -89,6 +84,7 @@ impl Acceptor<'_> {
                     self.admit(stream, hand_over);
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if is_out_of_resources(&error) => self.back_off(&error),
                 // The client gave up while queued (ECONNABORTED) and the like.
                 Err(error) => log::debug!("accept failed: {error}"),
@@ -96,23 +92,35 @@ impl Acceptor<'_> {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, hand_over: &mut impl FnMut(TrackedStream)) {
-        match self.ctx.registry.register(stream) {
+    fn admit(&mut self, stream: TcpStream, hand_over: &mut impl FnMut(Connection)) {
+        match self.ctx.registry.admit(stream) {
             Ok(connection) => {
                 self.ctx.stats.connection_opened();
-                log::debug!("{connection:?} connected");
+                log::debug!("{connection} connected");
                 hand_over(connection);
             }
-            Err(stream) => {
+            Err((stream, refusal)) => {
                 self.ctx.stats.connection_refused();
                 if let Some(held_back) = self.refused_log.allow() {
+                    let limit = match refusal {
+                        Refusal::TooMany => format!(
+                            "{} open is the --max-connections limit",
+                            self.ctx.config.max_connections
+                        ),
+                        Refusal::TooManyFromAddress => format!(
+                            "{} open from {} is the --max-connections-per-ip limit",
+                            self.ctx.config.max_connections_per_ip.max,
+                            stream
+                                .peer_addr()
+                                .map_or("?".into(), |a| a.ip().to_string())
+                        ),
+                    };
                     log::warn!(
-                        "refused a connection: {} open is the --max-connections limit \
-                         ({held_back} more refused since the last warning)",
-                        self.ctx.config.max_connections
+                        "refused a connection: {limit}{}",
+                        LogThrottle::held_back_note(held_back)
                     );
                 }
-                refuse(stream);
+                refuse(stream, refusal);
             }
         }
     }
@@ -121,24 +129,28 @@ impl Acceptor<'_> {
         self.starved = true;
         if let Some(held_back) = self.starved_log.allow() {
             log::warn!(
-                "cannot accept: {error}; retrying every {} ms ({held_back} retries since the last warning)",
-                BACKOFF.as_millis()
+                "cannot accept: {error}; retrying every {} ms{}",
+                BACKOFF.as_millis(),
+                LogThrottle::held_back_note(held_back)
             );
         }
         self.ctx.shutdown.sleep(BACKOFF);
     }
 }
 
-/// Tells a client over the limit why it is turned away, and closes.
-fn refuse(mut stream: TcpStream) {
+/// Tells a client over a limit why it is turned away, and closes without
+/// a reset (see [`drain`]), never waiting on the client: the acceptor
+/// must stay free for the next one.
+fn refuse(mut stream: TcpStream, refusal: Refusal) {
+    let reply = match refusal {
+        Refusal::TooMany => TOO_MANY_CONNECTIONS_REPLY,
+        Refusal::TooManyFromAddress => TOO_MANY_FROM_ADDRESS_REPLY,
+    };
     // A fresh socket's send buffer is empty, so this short write cannot block.
-    let _ = stream.write_all(crate::codec::TOO_MANY_CONNECTIONS_REPLY);
-    let _ = stream.shutdown(Half::Write);
-    // Discard anything the client already sent: closing with unread input
-    // would reset the connection and could destroy the reply.
+    let _ = stream.write_all(reply);
+    drain::finish_replies(&stream);
     if stream.set_nonblocking(true).is_ok() {
-        let mut sink = [0u8; 4096];
-        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+        let _ = drain::discard_input(&stream, &mut [0u8; 4096]);
     }
 }
 

@@ -1,10 +1,22 @@
-//! The line protocol as a non-blocking state machine, for the `pool` model.
+//! The line protocol driven by readiness, for the `pool` model.
 //!
-//! An event loop calls [`Connection::serve`] when the poller says the
-//! socket is ready; `serve` does all the work it can without blocking and
-//! answers what to wait for next ([`Wait`]). Everything that must survive
-//! between turns travels with the `Connection`: the partial line (inside the
-//! codec) and replies the client has not taken yet (the outbox).
+//! An event loop calls [`EventedConnection::serve`] when the poller says
+//! the socket is ready; `serve` does all the work it can without blocking
+//! and answers what to wait for next ([`Wait`]). The protocol's rules are
+//! the [`LineSession`]'s; this file only moves bytes. Everything that must
+//! survive between turns travels with the connection: the session (with
+//! its partial line) and replies the client has not taken yet (the outbox).
+//!
+//! ## What it relies on from the poller (epoll, edge-triggered)
+//! - A readiness edge is raised whenever new input arrives, the peer
+//!   half-closes (`EPOLLRDHUP`, reported as read-closed), or room appears
+//!   in the send buffer after it was full. So a connection may stop
+//!   reading only at would-block, or after a *short read* when no
+//!   half-close was reported: a read that returned less than asked took
+//!   everything queued, and anything later raises a new edge. (tokio's
+//!   readiness model relies on the same epoll behaviour.)
+//! - An interrupted read (`EINTR`) is not "would block": it is retried at
+//!   once, because no new edge would report the input still queued.
 //!
 //! Backpressure: when the client stops reading and a reply cannot be sent
 //! in full, the rest goes to the outbox and the connection waits for
@@ -14,12 +26,13 @@
 //! Memory: read and reply buffers belong to the event loop ([`Scratch`]),
 //! not to connections. An idle connection holds no buffer at all.
 
-use super::{is_transient, prepare, Ending, IdleClock, LINGER, LINGER_BYTES, READ_CHUNK};
-use crate::codec::{LineCodec, IDLE_TIMEOUT_REPLY};
+use super::drain::{self, Drain, DRAIN_GRACE};
+use super::session::{Ending, LineSession, Next};
+use super::{prepare, READ_CHUNK};
 use crate::context::Context;
-use crate::registry::TrackedStream;
+use crate::registry::Connection;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown as Half, TcpStream};
+use std::net::TcpStream;
 use std::time::Instant;
 
 /// At most this many reads per turn, so one busy client cannot starve the
@@ -27,10 +40,6 @@ use std::time::Instant;
 const READS_PER_TURN: usize = 16;
 
 /// What a connection waits for next.
-///
-/// The poller is edge-triggered: it reports *changes* (new input arrived,
-/// room appeared to send), so a connection must never stop while input it
-/// could read is still queued, unless it asks to be served [`Wait::Again`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     /// Input from the client: every queued byte has been read.
@@ -40,6 +49,9 @@ pub enum Wait {
     /// Work is left (its turn's budget ran out, or its state changed):
     /// serve it again soon, without waiting for an event.
     Again,
+    /// Closing: waiting for the client to acknowledge the last replies,
+    /// which no event reports: look again shortly.
+    Acknowledgement,
     /// Nothing: the connection is finished and should be dropped.
     Done(Ending),
 }
@@ -70,38 +82,32 @@ impl Default for Scratch {
 enum Phase {
     /// Reading lines and answering them.
     Serving,
-    /// No more input will be read: send the outbox, then end.
-    Finishing { ending: Ending, linger: bool },
-    /// The last reply is sent and our side is closed; discarding what the
-    /// client still sends until it closes too, or `until`.
-    Lingering {
-        ending: Ending,
-        until: Instant,
-        discarded: usize,
-    },
+    /// No more input will be answered: send the outbox, then close.
+    Finishing(Ending),
+    /// The last reply is sent and our side is closed (FIN); discarding
+    /// what the client still sends until it is safe to close, or `until`.
+    Draining { ending: Ending, until: Instant },
 }
 
 /// One client connection, owned by one event loop at a time.
-pub struct Connection {
-    stream: TrackedStream,
-    codec: LineCodec,
+pub struct EventedConnection {
+    connection: Connection,
+    session: LineSession,
     outbox: Vec<u8>,
-    idle: IdleClock,
     phase: Phase,
     /// The poller reported the client's end-of-input (or our own read
     /// shutdown): reads must go on until they return end-of-file.
     peer_closed: bool,
 }
 
-impl Connection {
+impl EventedConnection {
     /// Takes over an accepted connection, switching it to non-blocking mode.
-    pub fn new(stream: TrackedStream, ctx: &Context) -> io::Result<Connection> {
-        prepare(stream.socket(), true)?;
-        Ok(Connection {
-            stream,
-            codec: LineCodec::new(ctx.config.max_line),
+    pub fn new(connection: Connection, ctx: &Context) -> io::Result<EventedConnection> {
+        prepare(connection.socket(), true)?;
+        Ok(EventedConnection {
+            connection,
+            session: LineSession::new(&ctx.config),
             outbox: Vec::new(),
-            idle: IdleClock::start(ctx.config.idle_timeout),
             phase: Phase::Serving,
             peer_closed: false,
         })
@@ -109,12 +115,12 @@ impl Connection {
 
     /// The socket, for registering with a poller.
     pub fn socket(&self) -> &TcpStream {
-        self.stream.socket()
+        self.connection.socket()
     }
 
     /// The accepted connection, for log lines.
-    pub fn stream(&self) -> &TrackedStream {
-        &self.stream
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     /// Records that the poller saw the read side close: end-of-file is
@@ -130,69 +136,72 @@ impl Connection {
         }
         match self.phase {
             Phase::Serving => self.serve_lines(scratch, ctx),
-            Phase::Finishing { ending, linger } => Ok(self.finish(ending, linger)),
-            Phase::Lingering { .. } => Ok(self.discard_input(scratch)),
+            Phase::Finishing(ending) => Ok(self.finish(ending)),
+            Phase::Draining { ending, .. } => Ok(self.drain(ending, scratch)),
         }
     }
 
-    /// Called periodically: ends the connection if `--idle-timeout` passed
-    /// without a complete line, or if lingering has gone on long enough.
-    pub fn check_timers(&mut self, now: Instant) -> Option<Wait> {
+    /// Called periodically: applies `--idle-timeout`, and ends a drain
+    /// that has gone on long enough.
+    pub fn check_timers(&mut self, now: Instant, ctx: &Context) -> Option<Wait> {
         match self.phase {
-            Phase::Serving if self.idle.expired(now) => {
+            Phase::Serving if self.session.is_idle(now) => {
                 if !self.outbox.is_empty() {
-                    // A client that does not even read gets no more time.
+                    // The client took no reply for a whole timeout: the
+                    // error line could not reach it either.
                     return Some(Wait::Done(Ending::IdleTimeout));
                 }
-                self.outbox.extend_from_slice(IDLE_TIMEOUT_REPLY);
-                self.phase = Phase::Finishing {
-                    ending: Ending::IdleTimeout,
-                    linger: true,
-                };
+                let mut reply = Vec::new();
+                if let Next::Close(ending) = self.session.on_tick(now, &mut reply, &ctx.stats) {
+                    self.outbox = reply;
+                    self.phase = Phase::Finishing(ending);
+                }
                 Some(Wait::Again)
             }
-            Phase::Finishing { ending, .. } if self.idle.expired(now) => Some(Wait::Done(ending)),
-            Phase::Lingering { ending, until, .. } if now >= until => Some(Wait::Done(ending)),
+            Phase::Finishing(ending) if self.session.is_idle(now) => Some(Wait::Done(ending)),
+            Phase::Draining { ending, until } if now >= until => {
+                log::debug!(
+                    "{}: still sending after the {DRAIN_GRACE:?} drain; closed",
+                    self.connection
+                );
+                Some(Wait::Done(ending))
+            }
             _ => None,
         }
     }
 
     fn serve_lines(&mut self, scratch: &mut Scratch, ctx: &Context) -> io::Result<Wait> {
         for _ in 0..READS_PER_TURN {
-            let received = match self.stream.socket().read(&mut scratch.read) {
+            let received = match self.connection.socket().read(&mut scratch.read) {
                 Ok(received) => received,
-                Err(error) if is_transient(&error) => return Ok(Wait::Readable),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(Wait::Readable)
+                }
                 Err(error) => return Err(error),
             };
             scratch.replies.clear();
-            if received == 0 {
-                return Ok(self.end_of_input(scratch, ctx));
-            }
-            let decoded = self
-                .codec
-                .decode(&scratch.read[..received], &mut scratch.replies);
-            let lines = *decoded.as_ref().unwrap_or(&0);
-            ctx.stats.received(received, lines);
-            if lines > 0 {
-                self.idle.reset();
-            }
-            if let Err(too_long) = decoded {
-                scratch.replies.extend_from_slice(&too_long.reply());
-                self.phase = Phase::Finishing {
-                    ending: Ending::LineTooLong,
-                    linger: true,
-                };
+            let next = if received == 0 {
+                let shutting_down = ctx.shutdown.is_triggered();
+                self.session
+                    .on_end_of_input(shutting_down, &mut scratch.replies)
+            } else {
+                self.session
+                    .on_input(&scratch.read[..received], &mut scratch.replies, &ctx.stats)
+            };
+            if let Next::Close(ending) = next {
+                self.phase = Phase::Finishing(ending);
             }
             if !self.send(&scratch.replies, ctx)? {
                 return Ok(Wait::Writable);
             }
-            if let Phase::Finishing { ending, linger } = self.phase {
-                return Ok(self.finish(ending, linger));
+            if let Phase::Finishing(ending) = self.phase {
+                return Ok(self.finish(ending));
             }
             if received < scratch.read.len() && !self.peer_closed {
                 // A short read took everything queued, and no end-of-file
                 // is pending: skip the read that would only say "nothing
-                // more". New input, or a close, raises a new event.
+                // more". New input, or a close, raises a new edge.
                 return Ok(Wait::Readable);
             }
         }
@@ -200,69 +209,33 @@ impl Connection {
         Ok(Wait::Again)
     }
 
-    fn end_of_input(&mut self, scratch: &mut Scratch, ctx: &Context) -> Wait {
-        let ending = if ctx.shutdown.is_triggered() {
-            // The registry shut our read side: an unfinished line is
-            // dropped, not answered in half.
-            self.codec.discard_partial_line();
-            Ending::ShutDown
-        } else {
-            self.codec.finish(&mut scratch.replies);
-            Ending::ClientClosed
-        };
-        self.phase = Phase::Finishing {
-            ending,
-            linger: false,
-        };
-        match self.send(&scratch.replies, ctx) {
-            Ok(true) => Wait::Done(ending),
-            Ok(false) => Wait::Writable,
-            Err(_) => Wait::Done(ending),
-        }
-    }
-
-    /// No more input is wanted and the outbox is empty.
-    fn finish(&mut self, ending: Ending, linger: bool) -> Wait {
-        if !linger {
+    /// No more input is answered and the outbox is empty.
+    fn finish(&mut self, ending: Ending) -> Wait {
+        if !ending.must_drain() {
             return Wait::Done(ending);
         }
-        let _ = self.stream.socket().shutdown(Half::Write);
-        self.phase = Phase::Lingering {
+        drain::finish_replies(self.connection.socket());
+        self.phase = Phase::Draining {
             ending,
-            until: Instant::now() + LINGER,
-            discarded: 0,
+            until: Instant::now() + DRAIN_GRACE,
         };
-        // Input may already be queued, and no new event would report it.
+        // Input may already be queued, and no new edge would report it.
         Wait::Again
     }
 
-    fn discard_input(&mut self, scratch: &mut Scratch) -> Wait {
-        let Phase::Lingering {
-            ending, discarded, ..
-        } = &mut self.phase
-        else {
-            return Wait::Readable;
-        };
-        loop {
-            match self.stream.socket().read(&mut scratch.read) {
-                Ok(0) => return Wait::Done(*ending),
-                Ok(n) => {
-                    *discarded += n;
-                    if *discarded >= LINGER_BYTES {
-                        return Wait::Done(*ending);
-                    }
-                }
-                Err(error) if is_transient(&error) => return Wait::Readable,
-                Err(_) => return Wait::Done(*ending),
-            }
+    fn drain(&mut self, ending: Ending, scratch: &mut Scratch) -> Wait {
+        match drain::discard_input(self.connection.socket(), &mut scratch.read) {
+            Drain::Done => Wait::Done(ending),
+            Drain::AwaitingInput => Wait::Readable,
+            Drain::AwaitingAcks => Wait::Acknowledgement,
         }
     }
 
     /// Writes `replies` directly from the caller's buffer; what the socket
     /// does not take is kept in the outbox. Returns whether all was sent.
     fn send(&mut self, replies: &[u8], ctx: &Context) -> io::Result<bool> {
-        let sent = write_some(self.stream.socket(), replies)?;
-        ctx.stats.sent(sent);
+        let sent = write_some(self.connection.socket(), replies)?;
+        self.session.on_sent(sent, &ctx.stats);
         if sent < replies.len() {
             self.outbox.extend_from_slice(&replies[sent..]);
             return Ok(false);
@@ -276,8 +249,8 @@ impl Connection {
         if self.outbox.is_empty() {
             return Ok(true);
         }
-        let sent = write_some(self.stream.socket(), &self.outbox)?;
-        ctx.stats.sent(sent);
+        let sent = write_some(self.connection.socket(), &self.outbox)?;
+        self.session.on_sent(sent, &ctx.stats);
         self.outbox.drain(..sent);
         if self.outbox.is_empty() {
             self.outbox = Vec::new();
@@ -294,7 +267,8 @@ fn write_some(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
         match socket.write(&bytes[sent..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => sent += n,
-            Err(error) if is_transient(&error) => break,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
             Err(error) => return Err(error),
         }
     }

@@ -14,19 +14,9 @@
 //! any case by `--timeout`, after which clients stop and what is missing is
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
-
-
-
-
-
-
-
-
-
-
-use indicatif::{ProgressBar, ProgressStyle};
 use crate::report::{Report, Tally};
 use crate::{tcp, udp};
+use indicatif::{ProgressBar, ProgressStyle};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,13 +2,13 @@
 //! `upcase-flood compare`: the `… listening on ADDR` lines are the ready
 //! signal, and the child is always stopped (SIGTERM, then kill) on drop.
 
-use upcase::process_stats::ProcessStats;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+use upcase::process_stats::ProcessStats;
 
 /// A server this process started.
 pub struct ServerProcess {

@@ -14,10 +14,8 @@
 //! memory flat after warm-up; descriptors and threads back to their
 //! starting counts once the clients have gone.
 
-use crate::server_process::ServerProcess;
 use crate::flood::{run as flood, Options, Target};
-use upcase::config::Model;
-use upcase::process_stats::ProcessStats;
+use crate::server_process::ServerProcess;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
@@ -25,6 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use upcase::config::Model;
+use upcase::process_stats::ProcessStats;
 
 /// What `soak` does.
 #[derive(Debug, Clone)]

@@ -8,15 +8,15 @@
 
 mod write;
 
+use crate::flood::{run as flood, Options, Target};
 use crate::report::Report;
 use crate::server_process::ServerProcess;
 use crate::transports;
-use crate::flood::{run as flood, Options, Target};
-use upcase::config::Model;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use upcase::config::Model;
 
 /// What `compare` does.
 #[derive(Debug, Clone)]
