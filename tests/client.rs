@@ -57,7 +57,11 @@ fn interactive_mode_prompts_and_prints_each_reply() {
     let server = Server::start(&[]);
     let mut screen = Vec::new();
     let input = Cursor::new("hello\nstraße\n".as_bytes().to_vec());
-    client::run_tcp(server.tcp, input, &mut screen, true).unwrap();
+    let options = client::TcpOptions {
+        interactive: true,
+        ..client::TcpOptions::default()
+    };
+    client::run_tcp(&[server.tcp], input, &mut screen, &options).unwrap();
     assert_eq!(
         String::from_utf8(screen).unwrap(),
         "> HELLO\n> STRASSE\n> \n"

@@ -2,46 +2,69 @@
 
 use clap::Parser;
 use std::io::{self, IsTerminal};
+use std::net::ToSocketAddrs;
 use std::process::ExitCode;
-use upcase::client;
+use std::time::Duration;
+use upcase::client::{self, TcpOptions};
 
-/// Sends lines to an upcase server and prints the replies.
+/// upcase-client: sends lines to an upcase server and prints the replies.
+///
+/// With a terminal on stdin it prompts (`> `) before each line; piped
+/// input of any size streams through. Ctrl-C ends it at once.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(name = "upcase-client", version, about, long_about)]
 struct Args {
     /// Use UDP: each line is one datagram.
     #[arg(long)]
     udp: bool,
-    /// The server's address.
+    /// TCP: seconds a reply that is due may keep silent before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0,
+          value_parser = parse_seconds)]
+    timeout: f64,
+    /// TCP: when the connection ends with lines unanswered, reconnect and
+    /// resend exactly those lines.
+    #[arg(long)]
+    reconnect: bool,
+    /// The server's address (a name tries every address it resolves to).
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:7878")]
     addr: String,
 }
 
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(secs),
+        _ => Err("expected seconds between 0 and 86400, e.g. 2.5".into()),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let addr = match upcase::net::resolve(&args.addr) {
-        Ok(addr) => addr,
+    let addrs: Vec<_> = match args.addr.to_socket_addrs() {
+        Ok(addrs) => addrs.collect(),
         Err(error) => {
             eprintln!("upcase-client: cannot use address {}: {error}", args.addr);
             return ExitCode::from(2);
         }
     };
-    let interactive = io::stdin().is_terminal();
-    if interactive {
-        // Ctrl-C ends the session cleanly, on a fresh line.
-        let _ = ctrlc::set_handler(|| {
-            println!();
-            std::process::exit(130);
-        });
+    if addrs.is_empty() {
+        eprintln!("upcase-client: {} resolves to no address", args.addr);
+        return ExitCode::from(2);
     }
+    let interactive = io::stdin().is_terminal();
+    install_interrupt_handler();
     let input = io::BufReader::new(io::stdin());
-    // Buffered: piped output of many lines must not cost a write per line
-    // (the client flushes after each reply when interactive).
-    let output = io::BufWriter::new(io::stdout().lock());
+    // Buffered: piped output of many lines must not cost a write per
+    // line (the client flushes after each batch of replies).
+    let output = io::BufWriter::new(io::stdout());
     let result = if args.udp {
-        client::run_udp(addr, input, output, interactive)
+        client::run_udp(addrs[0], input, output, interactive)
     } else {
-        client::run_tcp(addr, input, output, interactive)
+        let options = TcpOptions {
+            interactive,
+            timeout: Duration::from_secs_f64(args.timeout),
+            reconnect: args.reconnect,
+        };
+        client::run_tcp(&addrs, input, output, &options)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,4 +73,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Ctrl-C ends the client at once, on a fresh line. The handler runs on
+/// its own thread while another may hold stdout's lock, so it writes the
+/// newline to the descriptor directly and leaves with `_exit`, which
+/// flushes nothing (and so cannot wait for that lock).
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe and take no
+        // Rust locks; the buffer is a static byte string.
+        unsafe {
+            libc::write(1, b"\n".as_ptr().cast(), 1);
+            libc::_exit(130);
+        }
+    });
 }

@@ -1,0 +1,43 @@
+//! `upcase-client`: send lines, print the replies.
+//!
+//! - [`tcp`]: stdin streamed to the connection while replies stream to
+//!   stdout (so piped input of any size never deadlocks), with a prompt
+//!   when stdin is a terminal, a `--timeout` for replies that are due, and
+//!   `--reconnect`, which resends exactly the lines left unanswered;
+//! - [`udp`]: one datagram per line, retried a few times on silence.
+
+pub mod tcp;
+pub mod udp;
+
+use std::fmt;
+use std::io::{self, ErrorKind};
+
+pub use tcp::{run_tcp, TcpOptions};
+pub use udp::{run_udp, UDP_ATTEMPTS, UDP_RETRY_AFTER};
+
+/// The prompt shown when stdin is a terminal.
+pub const PROMPT: &str = "> ";
+
+/// Why the client stopped, as one line for stderr.
+#[derive(Debug)]
+pub struct ClientError(pub String);
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// Describes an I/O failure on the connection to `addr` in words.
+pub(crate) fn explain(addr: &str, transport: &str, error: &io::Error) -> ClientError {
+    let what = match error.kind() {
+        ErrorKind::ConnectionRefused => format!("nothing is listening on {addr} ({transport})"),
+        ErrorKind::ConnectionReset => format!("the connection to {addr} was reset by the server"),
+        ErrorKind::BrokenPipe => format!("the server at {addr} closed the connection"),
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => format!("{addr} did not answer in time"),
+        _ => format!("{transport} {addr}: {error}"),
+    };
+    ClientError(what)
+}
