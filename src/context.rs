@@ -1,6 +1,7 @@
 //! What every server thread shares: settings, open connections, counters
 //! and the shutdown trigger. One `Arc<Context>` is handed to each thread.
 
+use crate::activity::Activity;
 use crate::config::ServerConfig;
 use crate::registry::Registry;
 use crate::shutdown::ShutdownSignal;
@@ -13,8 +14,10 @@ pub struct Context {
     pub config: ServerConfig,
     /// Every open TCP connection.
     pub registry: Arc<Registry>,
-    /// Totals for the shutdown summary.
+    /// Totals for the shutdown summary and the metrics.
     pub stats: Stats,
+    /// What the workers are doing now, for the admin page.
+    pub activity: Activity,
     /// Pulled to stop the server.
     pub shutdown: ShutdownSignal,
 }
@@ -23,10 +26,12 @@ impl Context {
     /// Shared state for a server with `config`, stopped by `shutdown`.
     pub fn new(config: ServerConfig, shutdown: ShutdownSignal) -> Arc<Context> {
         let registry = Registry::new(config.max_connections, config.max_connections_per_ip);
+        let activity = Activity::new(config.workers);
         Arc::new(Context {
             config,
             registry,
             stats: Stats::default(),
+            activity,
             shutdown,
         })
     }

@@ -25,6 +25,8 @@
 //!
 //! The binaries in `src/bin/` only parse flags and call into these.
 
+pub mod activity;
+pub mod admin;
 pub mod busy_poll;
 pub mod client;
 pub mod codec;

@@ -19,36 +19,45 @@ const QUEUE: usize = 4096;
 /// The writer handed to `env_logger`: queues records, never blocks.
 pub struct LogSink {
     queue: Sender<Vec<u8>>,
-    dropped: Arc<AtomicU64>,
+    counts: Arc<Counts>,
 }
 
 /// Waits for queued records to be written (at exit).
 pub struct LogFlusher {
-    queue: Sender<Vec<u8>>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    queued: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl LogSink {
     /// Starts the thread that writes queued records to `out`.
     pub fn start(out: impl Write + Send + 'static) -> io::Result<(LogSink, LogFlusher)> {
         let (queue, records) = crossbeam_channel::bounded(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&dropped);
+        let counts = Arc::new(Counts::default());
+        let counted = Arc::clone(&counts);
         thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || write_records(records, out, &counted))?;
         let flusher = LogFlusher {
-            queue: queue.clone(),
+            counts: Arc::clone(&counts),
         };
-        Ok((LogSink { queue, dropped }, flusher))
+        Ok((LogSink { queue, counts }, flusher))
     }
 }
 
 impl Write for LogSink {
     fn write(&mut self, record: &[u8]) -> io::Result<usize> {
+        self.counts.queued.fetch_add(1, Ordering::SeqCst);
         match self.queue.try_send(record.to_vec()) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.counts.queued.fetch_sub(1, Ordering::SeqCst);
+                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(record.len())
@@ -60,23 +69,26 @@ impl Write for LogSink {
 }
 
 impl LogFlusher {
-    /// Waits until the queue is empty, at most `patience`.
+    /// Waits until every queued record is written, at most `patience`.
     pub fn flush(&self, patience: Duration) {
         let deadline = Instant::now() + patience;
-        while !self.queue.is_empty() && Instant::now() < deadline {
+        while self.counts.written.load(Ordering::SeqCst) < self.counts.queued.load(Ordering::SeqCst)
+            && Instant::now() < deadline
+        {
             thread::sleep(Duration::from_millis(1));
         }
     }
 }
 
-fn write_records(records: Receiver<Vec<u8>>, mut out: impl Write, dropped: &AtomicU64) {
+fn write_records(records: Receiver<Vec<u8>>, mut out: impl Write, counts: &Counts) {
     for record in records {
-        let lost = dropped.swap(0, Ordering::Relaxed);
+        let lost = counts.dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
             let _ = writeln!(out, "({lost} log lines dropped: stderr was not being read)");
         }
         let _ = out.write_all(&record);
         let _ = out.flush();
+        counts.written.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -106,7 +118,7 @@ mod tests {
         for n in 0..QUEUE * 2 {
             sink.write_all(format!("line {n}\n").as_bytes()).unwrap();
         }
-        assert!(sink.dropped.load(Ordering::Relaxed) > 0);
+        assert!(sink.counts.dropped.load(Ordering::Relaxed) > 0);
         drop(release); // the reader appears
         sink.write_all(b"after\n").unwrap();
         flusher.flush(Duration::from_secs(10));

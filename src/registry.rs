@@ -41,6 +41,8 @@ pub enum Refusal {
 struct State {
     open: Slab<Arc<TcpStream>>,
     per_ip: HashMap<IpAddr, usize>,
+    /// The id the next admitted connection gets (ids start at 1).
+    next_id: u64,
     /// Which halves every socket, present and future, gets shut down:
     /// set at shutdown so that no connection registered late escapes it.
     closing: Option<Shutdown>,
@@ -53,6 +55,7 @@ struct State {
 /// place under `--max-connections`.
 pub struct Connection {
     key: usize,
+    id: u64,
     stream: Arc<TcpStream>,
     peer: Option<SocketAddr>,
     registry: Arc<Registry>,
@@ -66,6 +69,7 @@ impl Registry {
             state: Mutex::new(State {
                 open: Slab::new(),
                 per_ip: HashMap::new(),
+                next_id: 1,
                 closing: None,
             }),
             emptied: Condvar::new(),
@@ -99,8 +103,11 @@ impl Registry {
         }
         let stream = Arc::new(stream);
         let key = state.open.insert(Arc::clone(&stream));
+        let id = state.next_id;
+        state.next_id += 1;
         Ok(Connection {
             key,
+            id,
             stream,
             peer,
             registry: Arc::clone(self),
@@ -171,6 +178,12 @@ impl Connection {
     /// The socket. `&TcpStream` implements `Read` and `Write`.
     pub fn socket(&self) -> &TcpStream {
         &self.stream
+    }
+
+    /// A number no other connection of this server had (from 1), for the
+    /// admin page and log lines.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The client's address, for log lines (`None` if it had already gone).

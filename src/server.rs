@@ -5,12 +5,14 @@
 //! run(tcp, udp, config, shutdown)
 //!   ├─ thread "tcp": models::run  (acceptor + the model's threads)
 //!   ├─ thread "udp": UdpService::run
+//!   ├─ thread "admin" (with --admin): /metrics, /stats.json, the live page
 //!   └─ this thread: waits for the trigger, then
 //!        1. connections stop receiving (the registry, at trigger time)
 //!        2. waits up to the grace period for replies to drain
 //!        3. cuts what is left, joins every thread, returns the totals
 //! ```
 
+use crate::admin;
 use crate::config::ServerConfig;
 use crate::context::Context;
 use crate::models;
@@ -35,12 +37,29 @@ pub fn run(
     config: ServerConfig,
     shutdown: ShutdownSignal,
 ) -> io::Result<Summary> {
+    run_with_admin(tcp, udp, None, config, shutdown)
+}
+
+/// [`run`], also serving the admin endpoint (`/metrics`, `/stats.json`,
+/// `/`) on `admin` until shutdown.
+pub fn run_with_admin(
+    tcp: TcpListener,
+    udp: Option<UdpSocket>,
+    admin: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: ShutdownSignal,
+) -> io::Result<Summary> {
     let ctx = Context::new(config, shutdown.clone());
     // Step 1 of the diagram, armed now: pulling the trigger at once stops
     // every connection from receiving more, so a worker blocked reading an
     // idle client wakes up.
-    let registry = Arc::clone(&ctx.registry);
-    shutdown.on_trigger(move || registry.stop_reading_all());
+    let draining = Arc::downgrade(&ctx);
+    shutdown.on_trigger(move || {
+        if let Some(ctx) = draining.upgrade() {
+            ctx.activity.start_draining();
+            ctx.registry.stop_reading_all();
+        }
+    });
     // Set UDP up before TCP starts accepting: TCP clients could otherwise
     // take the last file descriptors that UDP's poller needs.
     let udp = udp
@@ -51,6 +70,9 @@ pub fn run(
         Some(service) => Some(spawn_service("udp", &ctx, move |ctx| service.run(&ctx))?),
         None => None,
     };
+    let admin_thread = admin
+        .map(|listener| admin::start(listener, &ctx))
+        .transpose()?;
     shutdown.wait();
     log::info!("shutting down: answering the lines already received");
     let deadline = Instant::now() + ctx.config.shutdown_grace;
@@ -63,6 +85,9 @@ pub fn run(
         ctx.registry.close_all();
     }
     let tcp_result = join(tcp_thread);
+    if let Some(thread) = admin_thread {
+        let _ = thread.join();
+    }
     let udp_result = udp_thread.map_or(Ok(()), join);
     tcp_result.and(udp_result)?;
     Ok(ctx.stats.summary())

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct Stats {
     connections: AtomicU64,
     refused: AtomicU64,
+    refused_per_ip: AtomicU64,
     lines: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -30,6 +31,8 @@ pub struct Summary {
     pub connections: u64,
     /// TCP connections turned away by a connection limit.
     pub refused: u64,
+    /// Of those, turned away by `--max-connections-per-ip`.
+    pub refused_per_ip: u64,
     /// TCP lines answered.
     pub lines: u64,
     /// Bytes received over TCP and UDP.
@@ -56,9 +59,12 @@ impl Stats {
         self.connections.fetch_add(1, Relaxed);
     }
 
-    /// A connection was turned away at a limit.
-    pub fn connection_refused(&self) {
+    /// A connection was turned away at a limit (`per_ip`: the per-address one).
+    pub fn connection_refused(&self, per_ip: bool) {
         self.refused.fetch_add(1, Relaxed);
+        if per_ip {
+            self.refused_per_ip.fetch_add(1, Relaxed);
+        }
     }
 
     /// A connection ended with an I/O error.
@@ -111,6 +117,7 @@ impl Stats {
         Summary {
             connections: self.connections.load(Relaxed),
             refused: self.refused.load(Relaxed),
+            refused_per_ip: self.refused_per_ip.load(Relaxed),
             lines: self.lines.load(Relaxed),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),

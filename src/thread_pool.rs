@@ -19,6 +19,16 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread::{self, JoinHandle};
 
+thread_local! {
+    /// Which worker of its pool this thread is, if it is one.
+    static WORKER_ID: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The id (0..size) of the pool worker running the caller, if it is one.
+pub fn current_worker() -> Option<usize> {
+    WORKER_ID.with(|id| id.get())
+}
+
 /// A unit of work for the pool: any closure that runs once on some worker.
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -104,6 +114,7 @@ impl Drop for ThreadPool {
 impl Worker {
     fn new(id: usize, name: String, receiver: Receiver<Job>) -> io::Result<Worker> {
         let thread = thread::Builder::new().name(name).spawn(move || {
+            WORKER_ID.with(|slot| slot.set(Some(id)));
             // `recv` fails only once the pool has dropped its sender and the
             // queue is empty: that is the signal to exit.
             while let Ok(job) = receiver.recv() {

@@ -121,11 +121,18 @@ fn init_logging() -> Option<LogFlusher> {
 
 fn serve(args: &Args) -> Result<(), String> {
     let (tcp, udp) = open_sockets(args)?;
+    let admin = match &args.admin {
+        Some(address) => Some(net::listen_tcp(address, 128, false).map_err(|e| e.to_string())?),
+        None => None,
+    };
     let shutdown = ShutdownSignal::new();
     install_signal_handlers(&shutdown)?;
     announce("tcp", tcp.local_addr())?;
     if let Some(udp) = &udp {
         announce("udp", udp.local_addr())?;
+    }
+    if let Some(admin) = &admin {
+        announce("admin", admin.local_addr())?;
     }
     let config = args.config();
     log::info!(
@@ -139,7 +146,7 @@ fn serve(args: &Args) -> Result<(), String> {
         }
     );
     notify_systemd(sd_notify::NotifyState::Ready);
-    let summary = upcase::server::run(tcp, udp, config, shutdown)
+    let summary = upcase::server::run_with_admin(tcp, udp, admin, config, shutdown)
         .map_err(|e| format!("server failed: {e}"))?;
     log::info!("shutdown complete: {summary}");
     Ok(())

@@ -312,6 +312,12 @@ impl<W: Write> ReplyReader<W> {
             return Ended::Complete(partial.to_vec());
         }
         let unanswered = state.lines.len();
+        if unanswered == 0 {
+            return Ended::Cut(ClientError(format!(
+                "the server at {} closed the connection before the input ended",
+                self.name
+            )));
+        }
         Ended::Cut(ClientError(format!(
             "the server at {} closed the connection with {unanswered} {} unanswered",
             self.name,

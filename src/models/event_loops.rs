@@ -105,6 +105,8 @@ struct RunningLoop {
 
 /// One worker's loop: wait for readiness, serve what is ready, repeat.
 struct EventLoop {
+    /// Its index, for the activity slots.
+    id: usize,
     /// `event loop N`, for log lines.
     name: String,
     poller: Poller,
@@ -141,6 +143,7 @@ impl EventLoop {
             .map_or(Duration::from_secs(1), |t| t / 10)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let event_loop = EventLoop {
+            id,
             name: format!("event loop {id}"),
             poller,
             incoming,
@@ -206,6 +209,7 @@ impl EventLoop {
             }
             #[cfg(test)]
             tests::maybe_panic();
+            self.ctx.activity.woke(self.id, events.iter().count());
             for event in events.iter() {
                 if event.token() == WAKE {
                     continue; // new connections or shutdown: seen at the top
@@ -229,6 +233,7 @@ impl EventLoop {
                 self.check_timers(now);
                 next_timer_check = now + self.tick;
             }
+            self.ctx.activity.owned(self.id, self.connections.len());
         }
     }
 
@@ -306,7 +311,10 @@ impl EventLoop {
         };
         let scratch = &mut self.scratch;
         let ctx = &self.ctx;
+        ctx.activity
+            .serving(self.id, Some(connection.connection().id()));
         let outcome = run_catching_panics(&self.name, || connection.serve(scratch, ctx));
+        ctx.activity.serving(self.id, None);
         match outcome {
             Some(Ok(wait)) => self.park(key, wait),
             Some(Err(error)) => self.close(key, Err(error)),

@@ -12,7 +12,7 @@
 
 use crate::context::Context;
 use crate::tcp::{acceptor, blocking};
-use crate::thread_pool::ThreadPool;
+use crate::thread_pool::{current_worker, ThreadPool};
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -25,8 +25,17 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     let pool = ThreadPool::new(workers, workers, "worker")?;
     acceptor::accept_loop(&listener, &ctx, |connection| {
         let job_ctx = Arc::clone(&ctx);
-        let job = move || blocking::serve(connection, &job_ctx);
+        let id = connection.id();
+        let job = move || {
+            let worker = current_worker().unwrap_or(0);
+            job_ctx.activity.queue(-1);
+            job_ctx.activity.serving(worker, Some(id));
+            blocking::serve(connection, &job_ctx);
+            job_ctx.activity.serving(worker, None);
+        };
+        ctx.activity.queue(1);
         if pool.execute_unless_shutdown(job, &ctx.shutdown).is_err() {
+            ctx.activity.queue(-1);
             log::debug!("shutting down: a queued connection was closed unserved");
         }
     })

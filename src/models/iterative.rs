@@ -19,6 +19,8 @@ use std::sync::Arc;
 /// Serves one connection at a time on the calling thread.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     acceptor::accept_loop(&listener, &ctx, |connection| {
+        ctx.activity.serving(0, Some(connection.id()));
         run_catching_panics("iterative server", || blocking::serve(connection, &ctx));
+        ctx.activity.serving(0, None);
     })
 }

@@ -33,9 +33,11 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
             .name("connection".into())
             .stack_size(STACK_SIZE)
             .spawn(move || {
+                thread_ctx.activity.connection_thread(1);
                 run_catching_panics("connection thread", || {
                     blocking::serve(connection, &thread_ctx)
                 });
+                thread_ctx.activity.connection_thread(-1);
             });
         match spawned {
             Ok(thread) => threads.push(thread),

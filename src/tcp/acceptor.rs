@@ -100,7 +100,9 @@ impl Acceptor<'_> {
                 hand_over(connection);
             }
             Err((stream, refusal)) => {
-                self.ctx.stats.connection_refused();
+                self.ctx
+                    .stats
+                    .connection_refused(refusal == Refusal::TooManyFromAddress);
                 if let Some(held_back) = self.refused_log.allow() {
                     let limit = match refusal {
                         Refusal::TooMany => format!(

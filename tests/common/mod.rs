@@ -26,6 +26,8 @@ pub struct Server {
     pub tcp: SocketAddr,
     /// The UDP address from the `udp listening on` line, unless `--no-udp`.
     pub udp: Option<SocketAddr>,
+    /// The admin address from the `admin listening on` line, with `--admin`.
+    pub admin: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -72,11 +74,16 @@ impl Server {
             }
         });
         let stdout = child.stdout.take().unwrap();
-        let (tcp, udp) = read_addresses(stdout, !args.contains(&"--no-udp"));
+        let (tcp, udp, admin) = read_addresses(
+            stdout,
+            !args.contains(&"--no-udp"),
+            args.contains(&"--admin"),
+        );
         Server {
             child,
             tcp: tcp.unwrap_or_else(|| panic!("no tcp line")),
             udp,
+            admin,
             stderr,
         }
     }
@@ -168,20 +175,23 @@ impl Drop for Server {
 fn read_addresses(
     stdout: std::process::ChildStdout,
     want_udp: bool,
-) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    want_admin: bool,
+) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
     let mut lines = BufReader::new(stdout).lines();
-    let (mut tcp, mut udp) = (None, None);
-    while tcp.is_none() || (want_udp && udp.is_none()) {
+    let (mut tcp, mut udp, mut admin) = (None, None, None);
+    while tcp.is_none() || (want_udp && udp.is_none()) || (want_admin && admin.is_none()) {
         let Some(Ok(line)) = lines.next() else { break };
         if let Some(addr) = line.strip_prefix("tcp listening on ") {
             tcp = Some(addr.parse().expect("tcp address"));
         } else if let Some(addr) = line.strip_prefix("udp listening on ") {
             udp = Some(addr.parse().expect("udp address"));
+        } else if let Some(addr) = line.strip_prefix("admin listening on ") {
+            admin = Some(addr.parse().expect("admin address"));
         }
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     thread::spawn(move || for _ in lines {});
-    (tcp, udp)
+    (tcp, udp, admin)
 }
 
 /// Sends a Unix signal to a process the test started.
