@@ -11,7 +11,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     echo
     echo "Defaults: --clients 16 --duration 10. Any upcase-flood flag may follow ADDR;"
     echo "--udp-mode floods the UDP port at ADDR instead of TCP. upcase-flood --help:"

@@ -6,9 +6,6 @@
 //! to its socket. That is enough to:
 //! - enforce `--max-connections` and `--max-connections-per-ip` at accept
 //!   time;
-//! - wake a worker blocked reading an idle client at shutdown, by shutting
-//!   down the read half of every socket (a blocked `read` then returns the
-//!   bytes already received, then end-of-file);
 //! - force-close what is still open when the shutdown grace period ends.
 
 use crate::config::PerIpLimit;
@@ -117,12 +114,6 @@ impl Registry {
     /// How many connections are open now.
     pub fn open_count(&self) -> usize {
         lock(&self.state).open.len()
-    }
-
-    /// First step of a graceful shutdown: every connection, now and later,
-    /// stops receiving. Readers get what was already received, then EOF.
-    pub fn stop_reading_all(&self) {
-        self.shut_down_all(Shutdown::Read);
     }
 
     /// Last step of a shutdown: every connection still open is cut, which

@@ -7,7 +7,7 @@
 //!   ├─ thread "udp": UdpService::run
 //!   ├─ thread "admin" (with --admin): /metrics, /stats.json, the live page
 //!   └─ this thread: waits for the trigger, then
-//!        1. connections stop receiving (the registry, at trigger time)
+//!        1. handlers stop reading and answer what they have read
 //!        2. waits up to the grace period for replies to drain
 //!        3. cuts what is left, joins every thread, returns the totals
 //! ```
@@ -50,14 +50,15 @@ pub fn run_with_admin(
     shutdown: ShutdownSignal,
 ) -> io::Result<Summary> {
     let ctx = Context::new(config, shutdown.clone());
-    // Step 1 of the diagram, armed now: pulling the trigger at once stops
-    // every connection from receiving more, so a worker blocked reading an
-    // idle client wakes up.
+    // Step 1 of the diagram, armed now: when the trigger is pulled, every
+    // handler stops reading (blocking readers notice within their read
+    // timeout tick, event loops are woken) and answers what it has read.
+    // Sockets are not shut for reading: Linux resets a connection that
+    // receives data after a read shutdown, which would destroy replies.
     let draining = Arc::downgrade(&ctx);
     shutdown.on_trigger(move || {
         if let Some(ctx) = draining.upgrade() {
             ctx.activity.start_draining();
-            ctx.registry.stop_reading_all();
         }
     });
     // Set UDP up before TCP starts accepting: TCP clients could otherwise

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 for_every_model!(
+    a_streaming_client_gets_whole_replies_and_a_clean_close_at_shutdown,
     sigint_closes_idle_clients_and_exits_zero,
     sigterm_closes_idle_clients_and_exits_zero,
     a_signal_mid_flood_never_cuts_or_corrupts_a_reply,
@@ -112,4 +113,55 @@ fn read_fully(stream: &mut std::net::TcpStream, buf: &mut [u8]) -> Result<bool, 
         n if n == buf.len() => Ok(true),
         n => Err(n),
     }
+}
+
+/// One client streams 5000-byte lines as fast as it can; SIGTERM arrives
+/// mid-stream. Every reply received is whole and right, the stream ends
+/// with a clean FIN (never a reset), and the server exits 0.
+fn a_streaming_client_gets_whole_replies_and_a_clean_close_at_shutdown(model: &str) {
+    const LINE: usize = 5000;
+    let server = Server::start_model(model, &[]);
+    let stream = server.connect();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = thread::spawn(move || {
+        let mut line = vec![b'q'; LINE - 1];
+        line.push(b'\n');
+        let batch = line.repeat(20);
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline && writer.write_all(&batch).is_ok() {}
+    });
+    let mut received = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reader = &stream;
+    let mut signalled = false;
+    let ending = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+            Err(error) => break Err(error),
+        }
+        if !signalled && received.len() > 2_000_000 {
+            send_signal(server.pid(), libc::SIGTERM);
+            signalled = true;
+        }
+    };
+    assert!(signalled, "the stream never got going");
+    assert!(ending.is_ok(), "the connection was reset: {ending:?}");
+    assert_eq!(
+        received.len() % LINE,
+        0,
+        "a reply was cut: {} bytes, ends {:?}",
+        received.len(),
+        String::from_utf8_lossy(&received[received.len().saturating_sub(60)..])
+    );
+    let mut expected = vec![b'Q'; LINE - 1];
+    expected.push(b'\n');
+    assert!(received
+        .chunks(LINE)
+        .all(|reply| reply == expected.as_slice()));
+    let mut server = server;
+    let status = server.wait_exit(PATIENCE).expect("the server exits");
+    assert!(status.success());
+    drop(stream);
+    sender.join().unwrap();
 }

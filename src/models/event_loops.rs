@@ -195,6 +195,7 @@ impl EventLoop {
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
         let mut next_timer_check = Instant::now() + self.tick;
+        let mut shutdown_seen = false;
         loop {
             let acceptor_gone = self.take_new_connections();
             if acceptor_gone && self.connections.is_empty() {
@@ -221,6 +222,11 @@ impl EventLoop {
                     }
                 }
                 self.serve(key);
+            }
+            if self.ctx.shutdown.is_triggered() && !std::mem::replace(&mut shutdown_seen, true) {
+                // Every connection answers what it has read and closes.
+                self.again
+                    .extend(self.connections.iter().map(|(key, _)| key));
             }
             for key in std::mem::take(&mut self.again) {
                 self.serve(key);
@@ -327,7 +333,7 @@ impl EventLoop {
         match wait {
             Wait::Readable | Wait::Writable => {}
             Wait::Again => self.again.push(key),
-            Wait::Acknowledgement => self.awaiting_acks.push(key),
+            Wait::Recheck => self.awaiting_acks.push(key),
             Wait::Done(ending) => self.close(key, Ok(ending)),
         }
     }

@@ -9,9 +9,8 @@
 //! the `pool` model's [`evented`](super::evented) handler removes that.
 //!
 //! Limits still hold: the read timeout wakes the thread for
-//! `--idle-timeout`, the write timeout cuts a client that stops reading its
-//! replies, and at shutdown the registry's read shutdown turns a blocked
-//! `read` into end-of-file.
+//! `--idle-timeout` (and every 100 ms to notice a shutdown), and the write
+//! timeout cuts a client that stops reading its replies.
 
 use super::drain::drain_before_close;
 use super::session::{Ending, LineSession, Next};
@@ -43,7 +42,14 @@ fn serve_lines(socket: &TcpStream, ctx: &Context) -> io::Result<Ending> {
     let mut writer = socket;
     let mut replies = Vec::new();
     let ending = loop {
-        let next = match reader.fill_buf() {
+        // At shutdown, answer what was already read, then read no more:
+        // a client that keeps sending must not keep the server running.
+        let stopping = ctx.shutdown.is_triggered() && reader.buffer().is_empty();
+        let next = match if stopping {
+            Ok(&[][..])
+        } else {
+            reader.fill_buf()
+        } {
             Ok([]) => session.on_end_of_input(ctx.shutdown.is_triggered(), &mut replies),
             Ok(chunk) => {
                 let received = chunk.len();
@@ -77,10 +83,16 @@ fn serve_lines(socket: &TcpStream, ctx: &Context) -> io::Result<Ending> {
     Ok(ending)
 }
 
-/// Wakes the reader when the idle timeout is due (never, without one).
+/// How often a blocked reader wakes to see whether shutdown has begun.
+const SHUTDOWN_TICK: Duration = Duration::from_millis(100);
+
+/// Wakes the reader when the idle timeout is due, and at least every
+/// [`SHUTDOWN_TICK`] to notice a shutdown.
 fn set_read_timeout(socket: &TcpStream, session: &LineSession) -> io::Result<()> {
     let due = session
         .idle_remaining(Instant::now())
-        .map(|left| left.max(Duration::from_millis(1)));
-    socket.set_read_timeout(due)
+        .map_or(SHUTDOWN_TICK, |left| {
+            left.clamp(Duration::from_millis(1), SHUTDOWN_TICK)
+        });
+    socket.set_read_timeout(Some(due))
 }

@@ -7,17 +7,19 @@
 //! the server counted as sent. So whenever the client may still be sending
 //! (an error reply, a refusal, shutdown), the server:
 //! 1. shuts its write half after the last reply (FIN: "no more replies");
-//! 2. reads and discards what the client still sends, until the client's
-//!    end of input and until the client has acknowledged every reply (the
-//!    send queue, `SIOCOUTQ`, is empty), or until a grace period ends;
+//! 2. reads and discards what the client still sends, until the client has
+//!    closed its side (its FIN arrived: the socket's TCP state says so) and
+//!    has acknowledged every reply (the send queue, `SIOCOUTQ`, is empty),
+//!    or until a grace period ends;
 //! 3. only then closes.
 //!
 //! The grace period is bounded by *time*, not bytes: a client that keeps
 //! sending forever is cut when it ends (and that is logged).
 //!
 //! At shutdown, the registry has shut every socket's read half, so a read
-//! returns end-of-file whenever nothing is queued; that is why "done" also
-//! requires the replies to be acknowledged.
+//! returns end-of-file whenever nothing is queued, even while the client
+//! is still sending; that is why the client's FIN is read from the TCP
+//! state (`TCP_INFO`), not inferred from a read.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
@@ -40,9 +42,10 @@ pub enum Drain {
     Done,
     /// Not yet: more input may come (wait until the socket is readable).
     AwaitingInput,
-    /// Not yet: the client has ended its input but not acknowledged every
-    /// reply (no readiness event reports that: look again shortly).
-    AwaitingAcks,
+    /// Not yet, and no readiness event will say when: the client has not
+    /// acknowledged every reply, or (after our read shutdown) has not sent
+    /// its FIN. Look again shortly.
+    Recheck,
 }
 
 /// Bytes sent on `socket` and not yet acknowledged by the peer.
@@ -57,6 +60,31 @@ pub fn unacknowledged(socket: &TcpStream) -> usize {
     }
 }
 
+/// Whether the peer has sent its FIN (or the connection is gone), from
+/// the kernel's TCP state.
+pub fn peer_has_closed(socket: &TcpStream) -> bool {
+    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes.
+    let state = unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let result = libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        );
+        if result != 0 {
+            return true;
+        }
+        info.tcpi_state
+    };
+    // ESTABLISHED, FIN_WAIT1 and FIN_WAIT2 are the states in which the
+    // peer may still send; every other one means it has closed (or never
+    // will send again).
+    !matches!(state, 1 | 4 | 5)
+}
+
 /// Sends FIN after the last reply. Call once, before [`discard_input`].
 pub fn finish_replies(socket: &TcpStream) {
     let _ = socket.shutdown(Shutdown::Write);
@@ -68,8 +96,8 @@ pub fn finish_replies(socket: &TcpStream) {
 pub fn discard_input(mut socket: &TcpStream, scratch: &mut [u8]) -> Drain {
     loop {
         match socket.read(scratch) {
-            Ok(0) if unacknowledged(socket) == 0 => return Drain::Done,
-            Ok(0) => return Drain::AwaitingAcks,
+            Ok(0) if peer_has_closed(socket) && unacknowledged(socket) == 0 => return Drain::Done,
+            Ok(0) => return Drain::Recheck,
             Ok(_) => continue,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error)
@@ -101,7 +129,7 @@ pub fn drain_before_close(socket: &TcpStream) -> bool {
             Drain::Done => return true,
             Drain::AwaitingInput => {}
             // Reads would return at once: wait a moment between looks.
-            Drain::AwaitingAcks => std::thread::sleep(RECHECK.min(left)),
+            Drain::Recheck => std::thread::sleep(RECHECK.min(left)),
         }
     }
 }

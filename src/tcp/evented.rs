@@ -49,9 +49,10 @@ pub enum Wait {
     /// Work is left (its turn's budget ran out, or its state changed):
     /// serve it again soon, without waiting for an event.
     Again,
-    /// Closing: waiting for the client to acknowledge the last replies,
-    /// which no event reports: look again shortly.
-    Acknowledgement,
+    /// Closing: waiting for what no event reports (the client's
+    /// acknowledgement of the last replies, or its FIN after our read
+    /// shutdown): look again shortly.
+    Recheck,
     /// Nothing: the connection is finished and should be dropped.
     Done(Ending),
 }
@@ -172,7 +173,14 @@ impl EventedConnection {
 
     fn serve_lines(&mut self, scratch: &mut Scratch, ctx: &Context) -> io::Result<Wait> {
         for _ in 0..READS_PER_TURN {
-            let received = match self.connection.socket().read(&mut scratch.read) {
+            // At shutdown, what was read is answered and no more is read:
+            // a client that keeps sending must not keep the server running.
+            let read = if ctx.shutdown.is_triggered() {
+                Ok(0)
+            } else {
+                self.connection.socket().read(&mut scratch.read)
+            };
+            let received = match read {
                 Ok(received) => received,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -227,7 +235,7 @@ impl EventedConnection {
         match drain::discard_input(self.connection.socket(), &mut scratch.read) {
             Drain::Done => Wait::Done(ending),
             Drain::AwaitingInput => Wait::Readable,
-            Drain::AwaitingAcks => Wait::Acknowledgement,
+            Drain::Recheck => Wait::Recheck,
         }
     }
 
