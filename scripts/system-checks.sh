@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Checks that need system tools (scripts/install-system-packages.sh brings
+# them; .ci/run runs both): the admin page rendered in headless Chromium
+# shows the server's real numbers, for fixed-pool --workers 2 under 4
+# clients (2 busy workers, 2 waiting) and for pool (0 waiting).
+# Screenshots land in target/system-checks/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v chromium >/dev/null || { echo "chromium is missing (scripts/install-system-packages.sh)" >&2; exit 1; }
+cargo build --release --quiet --bin upcase-server --bin upcase-client
+out=target/system-checks
+mkdir -p "$out"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+chromium_at() { # URL PNG -> the page's DOM after it has polled the server
+    local profile
+    profile=$(mktemp -d)
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$profile" --window-size=1400,1000 --virtual-time-budget=3000 \
+        --screenshot="$2" "$1" >/dev/null 2>&1
+    timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+        --disable-background-networking --disable-component-update --disable-sync \
+        --user-data-dir="$profile" --virtual-time-budget=3000 --dump-dom "$1" 2>/dev/null
+    rm -rf "$profile"
+}
+
+check_model() { # MODEL EXPECTED_BUSY EXPECTED_QUEUED
+    local model=$1 busy=$2 queued=$3 log="$out/$1.server.log"
+    coproc SERVER { exec target/release/upcase-server --tcp 127.0.0.1:0 --no-udp \
+        --admin 127.0.0.1:0 --model "$model" --workers 2 2>"$log"; }
+    pids+=("$SERVER_PID")
+    local tcp="" admin="" line
+    while [ -z "$admin" ] && read -r -t 20 line <&"${SERVER[0]}"; do
+        case "$line" in
+            "tcp listening on "*) tcp=${line#tcp listening on } ;;
+            "admin listening on "*) admin=${line#admin listening on } ;;
+        esac
+    done
+    [ -n "$admin" ] || { echo "FAIL $model: no admin line" >&2; exit 1; }
+    for i in 1 2 3 4; do
+        # Each client sends one line, then stays connected (idle) for a while.
+        { echo "client $i"; sleep 30; } | target/release/upcase-client --timeout 60 "$tcp" >/dev/null 2>&1 &
+        pids+=("$!")
+    done
+    local dom
+    dom=$(chromium_at "http://$admin/" "$out/$model.png")
+    local shown_busy shown_queued
+    shown_busy=$( (grep -o 'class="box busy"' <<<"$dom" || true) | wc -l)
+    shown_queued=$(grep -o 'id="queued" class="big">[0-9]*' <<<"$dom" | grep -o '[0-9]*$' || true)
+    echo "$model: the page shows $shown_busy busy workers, $shown_queued waiting (screenshot $out/$model.png)"
+    if [ "$shown_busy" != "$busy" ] || [ "$shown_queued" != "$queued" ]; then
+        echo "FAIL $model: expected $busy busy and $queued waiting" >&2
+        exit 1
+    fi
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" || { echo "FAIL $model: server exit status $?" >&2; exit 1; }
+}
+
+check_model fixed-pool 2 2
+check_model pool 0 0
+echo "system checks: 2 passed, 0 failed"
