@@ -4,28 +4,10 @@
 mod common;
 
 use common::*;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Read};
 use std::net::{TcpListener, UdpSocket};
-use std::process::{Command, Output, Stdio};
 use std::thread;
 use upcase::client;
-
-fn run_client(args: &[&str], stdin: Vec<u8>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_upcase-client"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start upcase-client");
-    let mut pipe = child.stdin.take().unwrap();
-    let feeder = thread::spawn(move || {
-        let _ = pipe.write_all(&stdin);
-    });
-    let output = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    output
-}
 
 /// A port on which nothing listens (bound, then released).
 fn closed_port() -> String {

@@ -16,23 +16,6 @@ fn client() -> Command {
     Command::new(env!("CARGO_BIN_EXE_upcase-client"))
 }
 
-fn run_client(args: &[&str], stdin: Vec<u8>) -> Output {
-    let mut child = client()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start upcase-client");
-    let mut pipe = child.stdin.take().unwrap();
-    let feeder = thread::spawn(move || {
-        let _ = pipe.write_all(&stdin);
-    });
-    let output = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
-    output
-}
-
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }

@@ -293,3 +293,22 @@ macro_rules! for_every_model {
         }
     };
 }
+
+/// Runs `upcase-client` with `args`, feeding it `stdin` from another
+/// thread (so a large input cannot deadlock), and returns its output.
+pub fn run_client(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upcase-client"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start upcase-client");
+    let mut pipe = child.stdin.take().expect("piped stdin");
+    let feeder = thread::spawn(move || {
+        let _ = pipe.write_all(&stdin);
+    });
+    let output = child.wait_with_output().expect("the client's output");
+    let _ = feeder.join();
+    output
+}
