@@ -78,10 +78,12 @@ pub fn run_with_admin(
     log::info!("shutting down: answering the lines already received");
     let deadline = Instant::now() + ctx.config.shutdown_grace;
     if !ctx.registry.wait_until_empty(deadline) {
+        let open = ctx.registry.open_count();
         log::warn!(
-            "{} connections still had replies unsent after {:?}; closing them",
-            ctx.registry.open_count(),
-            ctx.config.shutdown_grace
+            "{open} {} still open after {:?} (replies unread or the client not closing); cutting {}",
+            if open == 1 { "connection" } else { "connections" },
+            ctx.config.shutdown_grace,
+            if open == 1 { "it" } else { "them" }
         );
         ctx.registry.close_all();
     }

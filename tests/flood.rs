@@ -164,3 +164,83 @@ fn a_duration_run_ends_by_itself() {
     assert!((0.4..30.0).contains(&seconds), "{seconds}");
     assert!(report["lines_sent"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn line_lengths_the_server_would_refuse_are_usage_errors() {
+    for args in [
+        &["--tcp", "127.0.0.1:9", "--line-bytes", "100000"][..],
+        &["--udp", "127.0.0.1:9", "--line-bytes", "65520"],
+    ] {
+        let output = flood(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("line-bytes") && stderr.len() < 500,
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+/// A UDP peer that answers the reachability probe, then applies `reply`
+/// to every later datagram (`None`: stays silent).
+fn udp_peer(reply: fn(&[u8]) -> Option<Vec<u8>>) -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap().to_string();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let datagram = &buf[..n];
+            let answer = if datagram == b"probe" {
+                Some(b"PROBE".to_vec())
+            } else {
+                reply(datagram)
+            };
+            if let Some(answer) = answer {
+                let _ = socket.send_to(&answer, from);
+            }
+        }
+    });
+    address
+}
+
+#[test]
+fn a_udp_server_that_answers_only_the_probe_fails_the_run() {
+    let address = udp_peer(|_| None);
+    let output = flood(&[
+        "--udp",
+        &address,
+        "--clients",
+        "2",
+        "--lines",
+        "200",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    assert_eq!(report["lost"], 400);
+    assert_eq!(report["passed"], false);
+}
+
+#[test]
+fn udp_echo_replies_are_mismatches_counted_once_not_also_lost() {
+    let address = udp_peer(|datagram| Some(datagram.to_vec()));
+    let output = flood(&[
+        "--udp",
+        &address,
+        "--clients",
+        "1",
+        "--lines",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    assert_eq!(report["mismatches"], 50, "{report}");
+    assert_eq!(report["lost"], 0, "{report}");
+    let message = report["error_messages"][0].as_str().unwrap_or_default();
+    assert!(message.len() < 300, "a short excerpt: {message}");
+}

@@ -52,6 +52,8 @@ pub struct Options {
     pub connect_per_line: bool,
     /// Extra idle TCP connections held open during the run.
     pub idle: usize,
+    /// UDP: the most loss, in percent of datagrams sent, that still passes.
+    pub max_loss_pct: f64,
     /// Hard limit on the whole run.
     pub timeout: Duration,
     /// Show a progress bar (only sensible on a terminal).
@@ -69,6 +71,7 @@ impl Default for Options {
             pipeline: 1,
             connect_per_line: false,
             idle: 0,
+            max_loss_pct: 5.0,
             timeout: Duration::from_secs(300),
             progress: false,
         }
@@ -186,6 +189,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
         clients: options.clients.max(1),
         idle: options.idle,
         seconds,
+        max_loss_pct: options.max_loss_pct,
         tally,
     })
 }
@@ -249,19 +253,25 @@ impl ProgressDisplay {
         };
         let bar = match total {
             Some(total) => ProgressBar::new(total).with_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} replies, {per_sec}, eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{bar:40} {human_pos}/{human_len} replies, {msg}, eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {pos} replies, {per_sec}, {elapsed}")
+                ProgressStyle::with_template("{spinner} {human_pos} replies, {msg}, {elapsed}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (run, stop) = (Arc::clone(run), Arc::clone(&done));
         let ticker = thread::spawn(move || {
+            let started = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                bar.set_position(run.progress.load(Ordering::Relaxed));
+                let replies = run.progress.load(Ordering::Relaxed);
+                bar.set_position(replies);
+                let rate = replies as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!("{} replies/s", indicatif::HumanCount(rate as u64)));
                 bar.tick();
                 thread::sleep(Duration::from_millis(100));
             }

@@ -21,9 +21,10 @@ mod udp;
 use compare::CompareOptions;
 use flood::{Options, Target};
 
-/// Floods an upcase server with concurrent clients and checks every reply.
+/// upcase-flood: floods an upcase server with concurrent clients and
+/// checks every reply byte for byte.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
+#[command(name = "upcase-flood", version, about, long_about = None)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(args_override_self = true)]
 struct Cli {
@@ -82,9 +83,14 @@ struct FloodArgs {
     /// Lines each client sends (unless --duration is given).
     #[arg(long, value_name = "M", default_value_t = 1000)]
     lines: u64,
-    /// Approximate bytes per line, newline included.
-    #[arg(long, value_name = "B", default_value_t = 64)]
+    /// Approximate bytes per line, newline included (16 to 65536; over
+    /// UDP at most 65507, one datagram).
+    #[arg(long, value_name = "B", default_value_t = 64,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(16..=65_536))]
     line_bytes: usize,
+    /// UDP: the most loss, in percent of datagrams sent, that still passes.
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    max_loss: f64,
     /// Send for SECS seconds instead of a number of lines.
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
@@ -112,6 +118,16 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
 
 impl FloodArgs {
     fn options(&self) -> Result<Options, String> {
+        if !(0.0..=100.0).contains(&self.max_loss) {
+            return Err("--max-loss is a percentage from 0 to 100".into());
+        }
+        if self.udp.is_some() && self.line_bytes > upcase::codec::MAX_DATAGRAM {
+            return Err(format!(
+                "--line-bytes {} does not fit in one UDP datagram (at most {})",
+                self.line_bytes,
+                upcase::codec::MAX_DATAGRAM
+            ));
+        }
         let target = match (&self.tcp, &self.udp) {
             (Some(addr), _) => Target::Tcp(resolve(addr)?),
             (None, Some(addr)) => Target::Udp(resolve(addr)?),
@@ -134,6 +150,7 @@ impl FloodArgs {
             pipeline: self.pipeline,
             connect_per_line: self.connect_per_line,
             idle: self.idle,
+            max_loss_pct: self.max_loss,
             timeout,
             progress: !self.json && io::stderr().is_terminal(),
         })

@@ -88,11 +88,19 @@ pub fn sequence_of(reply: &[u8], client: usize) -> Option<u64> {
         Ok(text) => text,
         Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
     };
+    // Either case: a server that echoes instead of uppercasing still has
+    // its replies matched to their datagrams (and counted as mismatches,
+    // not also as lost).
     let mut words = text.split(' ');
-    if words.next()?.strip_prefix('C')?.parse::<usize>().ok()? != client {
+    let tag = |word: &str, letter: char| {
+        word.strip_prefix(letter)
+            .or_else(|| word.strip_prefix(letter.to_ascii_lowercase()))
+            .map(str::to_owned)
+    };
+    if tag(words.next()?, 'C')?.parse::<usize>().ok()? != client {
         return None;
     }
-    words.next()?.strip_prefix('S')?.parse().ok()
+    tag(words.next()?, 'S')?.parse().ok()
 }
 
 #[cfg(test)]

@@ -65,9 +65,9 @@ impl Tally {
             self.mismatches += 1;
             if self.mismatches == 1 {
                 self.error(format!(
-                    "mismatch: expected {:?}, got {:?}",
-                    String::from_utf8_lossy(expected),
-                    String::from_utf8_lossy(reply)
+                    "mismatch: expected {}, got {}",
+                    excerpt(expected),
+                    excerpt(reply)
                 ));
                 self.error_count -= 1; // a mismatch is counted as such, not as an error
             }
@@ -112,6 +112,8 @@ pub struct Report {
     pub idle: usize,
     /// Wall-clock seconds the run took.
     pub seconds: f64,
+    /// UDP: the most loss (percent of datagrams sent) that still passes.
+    pub max_loss_pct: f64,
     /// All clients' counts together.
     pub tally: Tally,
 }
@@ -136,14 +138,20 @@ impl Report {
         }
     }
 
-    /// TCP: every reply arrived and matched. UDP: loss is allowed, but no
-    /// reply may be wrong and no client may fail.
+    /// Datagrams (or lines) lost, in percent of those sent.
+    pub fn loss_pct(&self) -> f64 {
+        100.0 * self.tally.lost as f64 / self.tally.sent.max(1) as f64
+    }
+
+    /// TCP: every reply arrived and matched. UDP: no reply is wrong, no
+    /// client failed, something was answered, and loss is at most
+    /// `--max-loss` percent.
     pub fn passed(&self) -> bool {
         let t = &self.tally;
         let clean = t.mismatches == 0 && t.error_count == 0;
         match self.transport {
             "tcp" => clean && t.lost == 0 && t.ok == t.sent,
-            _ => clean,
+            _ => clean && t.ok > 0 && self.loss_pct() <= self.max_loss_pct,
         }
     }
 
@@ -160,6 +168,8 @@ impl Report {
             "replies_ok": t.ok,
             "mismatches": t.mismatches,
             "lost": t.lost,
+            "loss_pct": round3(self.loss_pct()),
+            "max_loss_pct": self.max_loss_pct,
             "reordered": t.reordered,
             "errors": t.error_count,
             "error_messages": t.errors,
@@ -179,10 +189,15 @@ impl Report {
         let t = &self.tally;
         writeln!(
             out,
-            "upcase-flood: {} {}, {} clients, {}{}",
+            "upcase-flood: {} {}, {} {}, {}{}",
             self.transport,
             self.address,
             self.clients,
+            if self.clients == 1 {
+                "client"
+            } else {
+                "clients"
+            },
             self.mode,
             if self.idle > 0 {
                 format!(", {} idle connections held", self.idle)
@@ -193,7 +208,17 @@ impl Report {
         writeln!(out, "  lines sent    {}", t.sent)?;
         writeln!(out, "  replies ok    {}", t.ok)?;
         writeln!(out, "  mismatches    {}", t.mismatches)?;
-        writeln!(out, "  lost          {}", t.lost)?;
+        if self.transport == "udp" {
+            writeln!(
+                out,
+                "  lost          {} ({:.2} %, at most {} % passes)",
+                t.lost,
+                self.loss_pct(),
+                self.max_loss_pct
+            )?;
+        } else {
+            writeln!(out, "  lost          {}", t.lost)?;
+        }
         if self.transport == "udp" {
             writeln!(out, "  reordered     {}", t.reordered)?;
         }
@@ -218,12 +243,24 @@ impl Report {
         }
         let verdict = match (self.passed(), self.transport) {
             (true, "tcp") => "OK: every reply arrived and matched",
-            (true, _) => {
-                "OK: every reply that arrived matched (UDP loss is reported, not an error)"
-            }
+            (true, _) => "OK: every reply that arrived matched, and loss is within --max-loss",
             (false, _) => "FAILED: see the counts above",
         };
         writeln!(out, "verdict: {verdict}")
+    }
+}
+
+/// At most 60 bytes of `bytes`, quoted, with the full length when cut.
+pub fn excerpt(bytes: &[u8]) -> String {
+    const SHOWN: usize = 60;
+    if bytes.len() <= SHOWN {
+        format!("{:?}", String::from_utf8_lossy(bytes))
+    } else {
+        format!(
+            "{:?}… ({} bytes)",
+            String::from_utf8_lossy(&bytes[..SHOWN]),
+            bytes.len()
+        )
     }
 }
 
@@ -243,6 +280,7 @@ mod tests {
             clients: 1,
             idle: 0,
             seconds: 2.0,
+            max_loss_pct: 50.0,
             tally,
         }
     }
@@ -263,6 +301,21 @@ mod tests {
         assert!(!failed.passed());
         assert_eq!(failed.to_json()["mismatches"], 1);
         assert_eq!(failed.to_json()["errors"], 0);
+    }
+
+    #[test]
+    fn udp_loss_within_max_loss_passes_and_beyond_it_fails() {
+        let mut tally = Tally::new();
+        tally.sent = 4;
+        tally.lost = 3;
+        tally.check(b"A", b"A", 10);
+        assert!(!report("udp", tally).passed(), "75 % lost, 50 % allowed");
+    }
+
+    #[test]
+    fn a_long_mismatch_is_shown_as_a_short_excerpt() {
+        let shown = excerpt(&vec![b'x'; 100_000]);
+        assert!(shown.len() < 100 && shown.ends_with("(100000 bytes)"), "{shown}");
     }
 
     #[test]

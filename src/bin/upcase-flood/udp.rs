@@ -13,7 +13,13 @@ use std::time::{Duration, Instant};
 pub const LOSS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How long one `recv` waits before the client looks at its clock again.
-const POLL: Duration = Duration::from_millis(50);
+const POLL: Duration = Duration::from_millis(5);
+
+/// A datagram unanswered this long no longer holds a send slot (it may
+/// still be answered, until [`LOSS_TIMEOUT`]): a lost datagram must not
+/// stall the sender for half a second, so UDP and TCP send counts compare
+/// like with like.
+const SLOT_TIMEOUT: Duration = Duration::from_millis(10);
 
 fn open(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     let local: SocketAddr = if addr.is_ipv4() {
@@ -64,7 +70,7 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut lines = LineMaker::new(id, run.options.line_bytes);
     let mut seq = 0;
     loop {
-        while in_flight.len() < window && run.should_send(seq) {
+        while holding_slots(&in_flight) < window && run.should_send(seq) {
             let (datagram, _) = datagram_and_reply(&mut lines, seq);
             match socket.send(datagram) {
                 Ok(_) => {
@@ -116,6 +122,15 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
             tally.lost += 1;
         }
     }
+}
+
+/// How many datagrams in flight still hold a send slot (the recent ones).
+fn holding_slots(in_flight: &VecDeque<(u64, Instant)>) -> usize {
+    in_flight
+        .iter()
+        .rev()
+        .take_while(|(_, sent)| sent.elapsed() < SLOT_TIMEOUT)
+        .count()
 }
 
 /// The datagram for line `seq` and its expected reply: the line and

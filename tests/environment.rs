@@ -1,0 +1,133 @@
+//! The server in a hostile environment: an ignored SIGHUP (`nohup`), a
+//! stdout that cannot be written, too few file descriptors for the workers
+//! asked for, and systemd's socket activation.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sighup_stops_gracefully_unless_it_was_ignored_at_start() {
+    let server = Server::start(&[]);
+    let (status, _) = server.stop_with(libc::SIGHUP);
+    assert!(status.success(), "SIGHUP is a graceful stop: {status:?}");
+
+    // Under nohup, SIGHUP is ignored when the server starts: it stays so.
+    let mut server = Server::start_with(&[], |command| {
+        // SAFETY: signal(2) is async-signal-safe; it runs in the child only.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    });
+    send_signal(server.pid(), libc::SIGHUP);
+    let mut client = server.connect();
+    round_trip(&mut client, b"still here\n", b"STILL HERE\n");
+    assert!(server.is_running());
+    drop(client);
+    let (status, _) = server.stop_with(libc::SIGTERM);
+    assert!(status.success());
+}
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_one_line_and_exit_1() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let output = Command::new(env!("CARGO_BIN_EXE_upcase-server"))
+        .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn more_workers_than_descriptors_is_a_clear_failure_not_a_hang() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
+    child
+        .args(["--tcp", "127.0.0.1:0", "--no-udp", "--workers", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit(2) is async-signal-safe; it runs in the child only.
+    unsafe {
+        child.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let mut child = child.spawn().unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server hung");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("cannot start event loop"), "{stderr}");
+}
+
+#[test]
+fn socket_activation_serves_on_the_inherited_listener() {
+    // What systemd does: bind, then pass the socket as fd 3 with
+    // LISTEN_FDS=1 and LISTEN_PID set to the server's own pid.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
+    command
+        .args(["--tcp", "127.0.0.1:1", "--no-udp"])
+        .env("LISTEN_FDS", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: dup2, getpid and setenv before exec, in the child only;
+    // setenv is not async-signal-safe in general, but the child is
+    // single-threaded here, as fork leaves it.
+    unsafe {
+        command.pre_exec(move || {
+            if fd == 3 {
+                // dup2 onto itself would keep close-on-exec set.
+                libc::fcntl(3, libc::F_SETFD, 0);
+            } else if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let pid = std::ffi::CString::new(libc::getpid().to_string()).unwrap_or_default();
+            libc::setenv(c"LISTEN_PID".as_ptr(), pid.as_ptr(), 1);
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), format!("tcp listening on {address}"));
+    drop(listener);
+    let mut client = std::net::TcpStream::connect(address).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    round_trip(&mut client, b"activated\n", b"ACTIVATED\n");
+    drop(client);
+    send_signal(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+}
