@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and system checks need (Debian):
-# iproute2 (`ss`), python3, Chromium (the admin page check). Run as root;
-# .ci/run calls it. Fails loudly if a package cannot be installed.
+# iproute2 (`ss`, `ip netns`), python3, Chromium (the admin page check),
+# HAProxy (the rolling restart), nftables (the packet-loss lab). Run as
+# root; .ci/run calls it. Fails loudly if a package cannot be installed.
 set -euo pipefail
 need=()
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-for tool in ss python3 chromium; do
+for tool in ss ip python3 chromium haproxy nft; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing after install: $tool" >&2; exit 1; }
 done

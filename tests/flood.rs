@@ -244,3 +244,48 @@ fn udp_echo_replies_are_mismatches_counted_once_not_also_lost() {
     let message = report["error_messages"][0].as_str().unwrap_or_default();
     assert!(message.len() < 300, "a short excerpt: {message}");
 }
+
+#[test]
+fn reconnect_resends_the_unanswered_line_and_still_checks_every_reply() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let server = thread::spawn(move || {
+        // The probe, then a connection that answers 10 lines and reads an
+        // 11th without answering it (a restart), then one that answers all.
+        let _probe = listener.accept().unwrap();
+        for answered in [Some(10), None] {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            let mut count = 0;
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                if answered == Some(count) {
+                    break;
+                }
+                (&stream).write_all(line.to_uppercase().as_bytes()).unwrap();
+                line.clear();
+                count += 1;
+            }
+        }
+    });
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--tcp",
+            &address,
+            "--clients",
+            "1",
+            "--lines",
+            "50",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        flood(&args)
+    };
+    let output = run(&["--reconnect"]);
+    server.join().unwrap();
+    let report = json_of(&output);
+    assert!(output.status.success(), "{report}");
+    assert_eq!(report["replies_ok"], 50);
+    assert_eq!(report["resent"], 1);
+    assert_eq!(report["lost"], 0);
+}

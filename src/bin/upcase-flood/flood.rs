@@ -50,6 +50,9 @@ pub struct Options {
     pub pipeline: usize,
     /// A new TCP connection for every line.
     pub connect_per_line: bool,
+    /// When a connection ends with a line unanswered, reconnect and send
+    /// it again (ping-pong).
+    pub reconnect: bool,
     /// Extra idle TCP connections held open during the run.
     pub idle: usize,
     /// UDP: the most loss, in percent of datagrams sent, that still passes.
@@ -70,6 +73,7 @@ impl Default for Options {
             duration: None,
             pipeline: 1,
             connect_per_line: false,
+            reconnect: false,
             idle: 0,
             max_loss_pct: 5.0,
             timeout: Duration::from_secs(300),

@@ -101,6 +101,11 @@ struct FloodArgs {
     /// Open a new TCP connection for every line.
     #[arg(long, conflicts_with_all = ["pipeline", "udp"])]
     connect_per_line: bool,
+    /// TCP ping-pong: when a connection ends with the line in flight
+    /// unanswered, reconnect (with back-off) and send it again. Resends
+    /// are counted; every reply is still checked.
+    #[arg(long, conflicts_with_all = ["pipeline", "udp", "connect_per_line"])]
+    reconnect: bool,
     /// Hold N extra idle TCP connections open during the run.
     #[arg(long, value_name = "N", default_value_t = 0)]
     idle: usize,
@@ -149,6 +154,7 @@ impl FloodArgs {
             duration,
             pipeline: self.pipeline,
             connect_per_line: self.connect_per_line,
+            reconnect: self.reconnect,
             idle: self.idle,
             max_loss_pct: self.max_loss,
             timeout,

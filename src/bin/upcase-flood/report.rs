@@ -20,6 +20,9 @@ pub struct Tally {
     pub lost: u64,
     /// UDP replies that arrived after a later one.
     pub reordered: u64,
+    /// Lines sent again on a new connection after the old one ended
+    /// without answering them (`--reconnect`).
+    pub resent: u64,
     /// Payload bytes sent.
     pub bytes: u64,
     /// Failures (connect, reset, timeout...), as messages.
@@ -39,6 +42,7 @@ impl Tally {
             mismatches: 0,
             lost: 0,
             reordered: 0,
+            resent: 0,
             bytes: 0,
             errors: Vec::new(),
             error_count: 0,
@@ -81,6 +85,7 @@ impl Tally {
         self.mismatches += other.mismatches;
         self.lost += other.lost;
         self.reordered += other.reordered;
+        self.resent += other.resent;
         self.bytes += other.bytes;
         self.error_count += other.error_count;
         for message in other.errors {
@@ -171,6 +176,7 @@ impl Report {
             "loss_pct": round3(self.loss_pct()),
             "max_loss_pct": self.max_loss_pct,
             "reordered": t.reordered,
+            "resent": t.resent,
             "errors": t.error_count,
             "error_messages": t.errors,
             "seconds": round3(self.seconds),
@@ -221,6 +227,9 @@ impl Report {
         }
         if self.transport == "udp" {
             writeln!(out, "  reordered     {}", t.reordered)?;
+        }
+        if t.resent > 0 {
+            writeln!(out, "  resent        {} (after reconnecting)", t.resent)?;
         }
         writeln!(out, "  errors        {}", t.error_count)?;
         writeln!(out, "  time          {:.2} s", self.seconds)?;
@@ -315,7 +324,10 @@ mod tests {
     #[test]
     fn a_long_mismatch_is_shown_as_a_short_excerpt() {
         let shown = excerpt(&vec![b'x'; 100_000]);
-        assert!(shown.len() < 100 && shown.ends_with("(100000 bytes)"), "{shown}");
+        assert!(
+            shown.len() < 100 && shown.ends_with("(100000 bytes)"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -65,27 +65,57 @@ fn record_reply(
 }
 
 /// One line in flight at a time: send, wait for the reply, check, repeat.
+/// With `--reconnect`, a connection that ends (EOF or reset) with the line
+/// unanswered is replaced and the line sent again.
 pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
-    let Some(stream) = connect(id, addr, &mut tally) else {
+    let Some(mut stream) = connect(id, addr, &mut tally) else {
         return tally;
     };
-    let mut reader = BufReader::new(&stream);
-    let mut writer = &stream;
+    let Some(mut reader) = reader_for(id, &stream, &mut tally) else {
+        return tally;
+    };
     let mut reply = Vec::new();
     let mut lines = LineMaker::new(id, run.options.line_bytes);
     let mut seq = 0;
+    let mut resending = false;
     while run.should_send(seq) {
         let (line, want) = lines.make(seq);
         let started = Instant::now();
-        if let Err(error) = writer.write_all(line) {
-            tally.error(describe(id, "send", &error));
-            break;
+        let sent = (&stream).write_all(line);
+        if !resending {
+            tally.sent += 1;
+            tally.bytes += line.len() as u64;
         }
-        tally.sent += 1;
-        tally.bytes += line.len() as u64;
-        let _ = stream.set_read_timeout(Some(run.read_timeout()));
-        let outcome = read_reply(&mut reader, &mut reply, want.len() + 1);
+        let outcome = sent.and_then(|()| {
+            stream.set_read_timeout(Some(run.read_timeout()))?;
+            read_reply(&mut reader, &mut reply, want.len() + 1)
+        });
+        let connection_ended = match &outcome {
+            Ok(false) => true,
+            Err(error) => {
+                error.kind() != io::ErrorKind::WouldBlock && error.kind() != io::ErrorKind::TimedOut
+            }
+            Ok(true) => false,
+        };
+        if run.options.reconnect && connection_ended && !run.past_deadline() {
+            match reconnect(addr, run) {
+                Some(fresh) => {
+                    let Some(fresh_reader) = reader_for(id, &fresh, &mut tally) else {
+                        return tally;
+                    };
+                    stream = fresh;
+                    reader = fresh_reader;
+                    tally.resent += 1;
+                    resending = true;
+                    continue;
+                }
+                None => {
+                    tally.error(format!("client {id}: could not reconnect to {addr}"));
+                }
+            }
+        }
+        resending = false;
         if !record_reply(id, &mut tally, outcome, &reply, want, started) {
             break;
         }
@@ -93,6 +123,32 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         seq += 1;
     }
     tally
+}
+
+/// A buffered reader over its own handle to `stream`.
+fn reader_for(id: usize, stream: &TcpStream, tally: &mut Tally) -> Option<BufReader<TcpStream>> {
+    match stream.try_clone() {
+        Ok(handle) => Some(BufReader::new(handle)),
+        Err(error) => {
+            tally.error(describe(id, "socket", &error));
+            None
+        }
+    }
+}
+
+/// Connects again with growing back-off (10 ms doubling to 1 s), until
+/// the run's deadline. `None`: no connection could be made in time.
+fn reconnect(addr: SocketAddr, run: &RunState) -> Option<TcpStream> {
+    let mut backoff = std::time::Duration::from_millis(10);
+    while !run.past_deadline() {
+        if let Ok(stream) = TcpStream::connect_timeout(&addr, run.read_timeout()) {
+            let _ = stream.set_nodelay(true);
+            return Some(stream);
+        }
+        thread::sleep(backoff);
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+    }
+    None
 }
 
 /// Up to `--pipeline` lines in flight: a writer thread sends while this
