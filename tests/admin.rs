@@ -55,10 +55,19 @@ fn metrics_parse_and_counters_move_under_load() {
     udp.send(b"datagram").unwrap();
     let mut buf = [0u8; 64];
     assert_eq!(udp.recv(&mut buf).unwrap(), 8);
-    let after = parse_metrics(&get(admin, "/metrics"));
+    // Bytes are counted just after the write that delivers them: wait
+    // (bounded) for the last reply's count to land.
+    let deadline = Instant::now() + PATIENCE;
+    let after = loop {
+        let scrape = parse_metrics(&get(admin, "/metrics"));
+        if value(&scrape, "upcase_sent_bytes_total") >= 1008.0 || Instant::now() > deadline {
+            break scrape;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(value(&after, "upcase_lines_total"), 100.0);
     assert_eq!(value(&after, "upcase_connections_active"), 1.0);
-    assert!(value(&after, "upcase_sent_bytes_total") >= 1000.0);
+    assert_eq!(value(&after, "upcase_sent_bytes_total"), 1008.0);
     assert!(value(&after, "upcase_event_loop_wakeups_total") > 0.0);
     assert!(value(&after, "upcase_open_fds") > 3.0);
     assert!(value(&after, "upcase_resident_memory_bytes") > 0.0);

@@ -135,10 +135,14 @@ fn serve(args: &Args) -> Result<(), String> {
         announce("admin", admin.local_addr())?;
     }
     let config = args.config();
+    let threads = match config.model {
+        Model::Pool | Model::FixedPool => format!(" ({} workers)", config.workers),
+        Model::ThreadPerConnection => " (a thread per connection)".into(),
+        Model::Iterative => " (one client at a time)".into(),
+    };
     log::info!(
-        "serving with model {} ({} workers){}",
+        "serving with model {}{threads}{}",
         config.model,
-        config.workers,
         if args.reuse_port {
             format!("; reuse-port: {}", net::reuse_port_migration())
         } else {

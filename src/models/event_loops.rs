@@ -29,7 +29,7 @@ use crate::busy_poll::BusyPoll;
 use crate::context::Context;
 use crate::poller::{Poller, WAKE};
 use crate::registry::Connection;
-use crate::tcp::acceptor;
+use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::evented::{EventedConnection, Scratch, Wait};
 use crate::tcp::session::Ending;
 use crate::tcp::ConnectionEnd;
@@ -72,7 +72,7 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     }
     let result = started.and_then(|()| {
         let mut next = 0;
-        acceptor::accept_loop(&listener, &ctx, |connection| {
+        acceptor::accept_loop(&listener, &ctx, Accepting::Polled, |connection| {
             if ctx
                 .shutdown
                 .send_unless_triggered(&sender, connection)

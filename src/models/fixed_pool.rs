@@ -11,7 +11,8 @@
 //! That limit is the point of the model: it is what `pool` removes.
 
 use crate::context::Context;
-use crate::tcp::{acceptor, blocking};
+use crate::tcp::acceptor::{self, Accepting};
+use crate::tcp::blocking;
 use crate::thread_pool::{current_worker, ThreadPool};
 use std::io;
 use std::net::TcpListener;
@@ -23,7 +24,7 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     // The queue holds one waiting connection per worker; past that the
     // acceptor waits and the kernel's listen backlog holds the rest.
     let pool = ThreadPool::new(workers, workers, "worker")?;
-    acceptor::accept_loop(&listener, &ctx, |connection| {
+    acceptor::accept_loop(&listener, &ctx, Accepting::Blocking, |connection| {
         let job_ctx = Arc::clone(&ctx);
         let id = connection.id();
         let job = move || {

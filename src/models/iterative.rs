@@ -10,7 +10,8 @@
 //! something to be compared with.
 
 use crate::context::Context;
-use crate::tcp::{acceptor, blocking};
+use crate::tcp::acceptor::{self, Accepting};
+use crate::tcp::blocking;
 use crate::thread_pool::run_catching_panics;
 use std::io;
 use std::net::TcpListener;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 /// Serves one connection at a time on the calling thread.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
-    acceptor::accept_loop(&listener, &ctx, |connection| {
+    acceptor::accept_loop(&listener, &ctx, Accepting::Blocking, |connection| {
         ctx.activity.serving(0, Some(connection.id()));
         run_catching_panics("iterative server", || blocking::serve(connection, &ctx));
         ctx.activity.serving(0, None);

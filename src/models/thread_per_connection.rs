@@ -11,7 +11,8 @@
 //! many threads it can start.
 
 use crate::context::Context;
-use crate::tcp::{acceptor, blocking};
+use crate::tcp::acceptor::{self, Accepting};
+use crate::tcp::blocking;
 use crate::thread_pool::run_catching_panics;
 use std::io;
 use std::net::TcpListener;
@@ -25,7 +26,7 @@ const STACK_SIZE: usize = 256 * 1024;
 /// Serves each connection on a thread of its own.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let result = acceptor::accept_loop(&listener, &ctx, |connection| {
+    let result = acceptor::accept_loop(&listener, &ctx, Accepting::Polled, |connection| {
         join_finished(&mut threads);
         let peer = connection.to_string();
         let thread_ctx = Arc::clone(&ctx);

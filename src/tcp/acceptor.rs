@@ -5,8 +5,14 @@
 //! once; the rest are registered and handed to the model's `hand_over`
 //! (a channel send, a thread spawn, or for `iterative`, serving inline).
 //!
-//! The listener is non-blocking and waited on with a poller, so pulling the
-//! shutdown trigger (which notifies the poller) stops accepting at once.
+//! Two ways to wait for the next client ([`Accepting`]):
+//! - **blocking** (`iterative`, `fixed-pool`: the lecture's code, literally):
+//!   `accept()` sleeps in the kernel until a client arrives. Shutdown wakes
+//!   it by shutting the listening socket down, which makes a blocked
+//!   `accept` fail at once;
+//! - **polled** (`pool`, `thread-per-connection`): the listener is
+//!   non-blocking and waited on with a poller, which the shutdown signal
+//!   wakes.
 //! Running out of file descriptors (EMFILE) is logged and retried after a
 //! short back-off: the listener stays readable while the queue holds
 //! clients, so retrying at once would spin.
@@ -16,11 +22,13 @@ use crate::codec::{TOO_MANY_CONNECTIONS_REPLY, TOO_MANY_FROM_ADDRESS_REPLY};
 use crate::context::Context;
 use crate::poller::Poller;
 use crate::registry::{Connection, Refusal};
+use crate::shutdown::lock;
 use crate::throttle::LogThrottle;
 use mio::{Events, Interest, Token};
 use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long to wait before accepting again after running out of resources.
@@ -28,28 +36,73 @@ pub const BACKOFF: Duration = Duration::from_millis(100);
 
 const LISTENER: Token = Token(0);
 
+/// How the accept loop waits for the next client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepting {
+    /// A blocking `accept()`, as the lecture writes it.
+    Blocking,
+    /// A non-blocking listener waited on with a readiness poller.
+    Polled,
+}
+
 /// Accepts connections until the shutdown trigger is pulled, passing each
 /// admitted one to `hand_over`.
 pub fn accept_loop(
     listener: &TcpListener,
     ctx: &Context,
+    accepting: Accepting,
     mut hand_over: impl FnMut(Connection),
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut poller = Poller::woken_by(&ctx.shutdown)?;
-    let fd = listener.as_raw_fd();
-    poller.watch(fd, LISTENER, Interest::READABLE)?;
     let mut acceptor = Acceptor {
         ctx,
         refused_log: LogThrottle::new(Duration::from_secs(1)),
         starved_log: LogThrottle::new(Duration::from_secs(1)),
         starved: false,
     };
+    match accepting {
+        Accepting::Blocking => accept_blocking(listener, &mut acceptor, &mut hand_over),
+        Accepting::Polled => accept_polled(listener, &mut acceptor, &mut hand_over),
+    }
+}
+
+/// `accept()` blocks until a client comes; shutdown shuts the listening
+/// socket down to wake it (through a handle the shutdown hook holds only
+/// while this loop runs, so it never touches a socket we have let go).
+fn accept_blocking(
+    listener: &TcpListener,
+    acceptor: &mut Acceptor,
+    hand_over: &mut impl FnMut(Connection),
+) -> io::Result<()> {
+    listener.set_nonblocking(false)?;
+    let handle = Arc::new(Mutex::new(Some(listener.try_clone()?)));
+    let for_hook = Arc::clone(&handle);
+    acceptor.ctx.shutdown.on_trigger(move || {
+        if let Some(listener) = lock(&for_hook).take() {
+            // SAFETY: shutdown(2) on a descriptor this handle owns.
+            unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+        }
+    });
+    acceptor.accept_ready(listener, hand_over);
+    drop(lock(&handle).take());
+    Ok(())
+}
+
+/// A non-blocking listener, waited on with a poller the shutdown wakes.
+fn accept_polled(
+    listener: &TcpListener,
+    acceptor: &mut Acceptor,
+    hand_over: &mut impl FnMut(Connection),
+) -> io::Result<()> {
+    let ctx = acceptor.ctx;
+    listener.set_nonblocking(true)?;
+    let mut poller = Poller::woken_by(&ctx.shutdown)?;
+    let fd = listener.as_raw_fd();
+    poller.watch(fd, LISTENER, Interest::READABLE)?;
     let mut events = Events::with_capacity(8);
     let result = loop {
         // Accept first: the listener is edge-triggered, so connections
         // queued before the last wake-up must be taken without waiting.
-        acceptor.accept_ready(listener, &mut hand_over);
+        acceptor.accept_ready(listener, hand_over);
         if ctx.shutdown.is_triggered() {
             break Ok(());
         }
@@ -73,7 +126,8 @@ struct Acceptor<'a> {
 }
 
 impl Acceptor<'_> {
-    /// Accepts every connection waiting in the queue.
+    /// Accepts every connection waiting in the queue (a blocking listener:
+    /// every connection, until shutdown).
     fn accept_ready(&mut self, listener: &TcpListener, hand_over: &mut impl FnMut(Connection)) {
         while !self.ctx.shutdown.is_triggered() {
             match listener.accept() {
@@ -85,6 +139,8 @@ impl Acceptor<'_> {
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                // The blocking accept woken by shutdown (EINVAL).
+                Err(_) if self.ctx.shutdown.is_triggered() => return,
                 Err(error) if is_out_of_resources(&error) => self.back_off(&error),
                 // The client gave up while queued (ECONNABORTED) and the like.
                 Err(error) => log::debug!("accept failed: {error}"),
