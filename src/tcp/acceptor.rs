@@ -13,6 +13,7 @@
 //! - **polled** (`pool`, `thread-per-connection`): the listener is
 //!   non-blocking and waited on with a poller, which the shutdown signal
 //!   wakes.
+//!
 //! Running out of file descriptors (EMFILE) is logged and retried after a
 //! short back-off: the listener stays readable while the queue holds
 //! clients, so retrying at once would spin.
