@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Checks that need system tools (scripts/install-system-packages.sh brings
-# them; .ci/run runs both): the admin page rendered in headless Chromium
-# shows the server's real numbers, for fixed-pool --workers 2 under 4
-# clients (2 busy workers, 2 waiting) and for pool (0 waiting).
+# them; .ci/run runs both):
+# - the admin page rendered in headless Chromium shows the server's real
+#   numbers, for fixed-pool --workers 2 under 4 clients (2 busy workers,
+#   2 waiting) and for pool (0 waiting);
+# - `upcase-flood compare --quick`'s index.html renders in Chromium with
+#   every section and its inline charts;
+# - strace shows the lecture's system calls: a blocking accept in the
+#   iterative model, recvfrom/sendto with the client's address for UDP.
 # Screenshots land in target/system-checks/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || { echo "chromium is missing (scripts/install-system-packages.sh)" >&2; exit 1; }
-cargo build --release --quiet --bin upcase-server --bin upcase-client
+cargo build --release --quiet --bin upcase-server --bin upcase-client --bin upcase-flood
 out=target/system-checks
 mkdir -p "$out"
 pids=()
@@ -61,4 +66,47 @@ check_model() { # MODEL EXPECTED_BUSY EXPECTED_QUEUED
 
 check_model fixed-pool 2 2
 check_model pool 0 0
-echo "system checks: 2 passed, 0 failed"
+
+check_compare_page() {
+    target/release/upcase-flood compare --quick --out "$out/compare" >/dev/null
+    local dom
+    dom=$(chromium_at "file://$PWD/$out/compare/index.html" "$out/compare.png")
+    for section in "Ping-pong" "Is a new client answered" "Threads vs sockets" "Under a flood" \
+        "What it shows" "What it cannot show here" "never answered"; do
+        grep -q "$section" <<<"$dom" || { echo "FAIL compare page: no '$section'" >&2; exit 1; }
+    done
+    local charts
+    charts=$(grep -o '<svg' <<<"$dom" | wc -l)
+    [ "$charts" -ge 5 ] || { echo "FAIL compare page: $charts inline charts" >&2; exit 1; }
+    echo "compare: index.html renders every section and $charts inline charts (screenshot $out/compare.png)"
+}
+check_compare_page
+
+check_syscalls() {
+    command -v strace >/dev/null || { echo "strace is missing (scripts/install-system-packages.sh)" >&2; exit 1; }
+    local trace="$out/iterative.strace"
+    coproc TRACED { exec strace -f -e trace=network -o "$trace" target/release/upcase-server \
+        --model iterative --tcp 127.0.0.1:0 --udp 127.0.0.1:0 2>/dev/null; }
+    local tcp="" udp="" line
+    while [ -z "$udp" ] && read -r -t 20 line <&"${TRACED[0]}"; do
+        case "$line" in
+            "tcp listening on "*) tcp=${line#tcp listening on } ;;
+            "udp listening on "*) udp=${line#udp listening on } ;;
+        esac
+    done
+    echo hello | target/release/upcase-client "$tcp" >/dev/null
+    echo datagram | target/release/upcase-client --udp "$udp" >/dev/null
+    # Stop the traced server itself (strace ends with it).
+    pkill -TERM -P "$TRACED_PID" || true
+    wait "$TRACED_PID" || true
+    for call in 'socket\(AF_INET, SOCK_STREAM' 'bind\(' 'listen\(' 'accept4\(3, +<unfinished' \
+        'recvfrom\(' 'sendto\(' 'socket\(AF_INET, SOCK_DGRAM'; do
+        grep -qE "$call" "$trace" || { echo "FAIL strace: no $call" >&2; exit 1; }
+    done
+    # accept blocks (it is "unfinished" while waiting), never fails with EAGAIN.
+    if grep -q 'accept4(.*EAGAIN' "$trace"; then echo "FAIL strace: accept polled" >&2; exit 1; fi
+    grep -q 'sendto(.*"DATAGRAM".*sin_port' "$trace" || { echo "FAIL strace: UDP reply without the address" >&2; exit 1; }
+    echo "strace: iterative blocks in accept4; UDP answers with sendto to the sender's address"
+}
+check_syscalls
+echo "system checks: 4 passed, 0 failed"

@@ -40,8 +40,32 @@ fn compare_quick_writes_a_report_and_charts_for_every_model() {
         .filter(|line| line.starts_with("| fixed-pool | "))
         .find(|line| line.contains("never answered"));
     assert!(idle_row.is_some(), "{report}");
+    // A model that starved clients is never ranked by its throughput: the
+    // sentences name it as leaving clients unanswered, and never "fastest".
+    for line in report.lines().filter(|l| l.starts_with("- At ")) {
+        for starving in ["fixed-pool", "iterative"] {
+            let fastest = format!("`{starving}` served every client fastest");
+            if line.contains(&format!("`{starving}` left")) {
+                assert!(!line.contains(&fastest), "{line}");
+            }
+        }
+    }
+    assert!(
+        report.contains("never answered"),
+        "the starved clients are counted: {report}"
+    );
+    // The page a teacher projects: self-contained, every section there.
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        page.contains("<svg") && !page.contains("src=\"http"),
+        "charts inline"
+    );
+    for section in ["Ping-pong", "idle", "carrier", "flood", "What it shows"] {
+        assert!(page.contains(section), "{section}");
+    }
     for chart in [
         "throughput.svg",
+        "slowest_client.svg",
         "latency_p99.svg",
         "idle.svg",
         "transports.svg",

@@ -143,9 +143,16 @@ impl RunState {
         Instant::now() >= self.deadline
     }
 
-    /// One more reply arrived.
-    pub fn replied(&self) {
+    /// One more good reply arrived for the client keeping `tally`: counted
+    /// for the progress bar, and as in the timed window if it still is.
+    pub fn replied(&self, tally: &mut Tally) {
         self.progress.fetch_add(1, Ordering::Relaxed);
+        if self
+            .stop_sending_at
+            .is_none_or(|stop| Instant::now() < stop)
+        {
+            tally.in_window += 1;
+        }
     }
 }
 
@@ -173,14 +180,22 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
         })
         .collect();
     let mut tally = Tally::new();
+    let mut per_client = Vec::with_capacity(options.clients.max(1));
     for (id, spawned) in clients.into_iter().enumerate() {
         match spawned {
-            Ok(thread) => tally.merge(thread.join().unwrap_or_else(|_| {
-                let mut t = Tally::new();
-                t.error(format!("client {id} panicked"));
-                t
-            })),
-            Err(error) => tally.error(format!("cannot start client {id}: {error}")),
+            Ok(thread) => {
+                let client = thread.join().unwrap_or_else(|_| {
+                    let mut t = Tally::new();
+                    t.error(format!("client {id} panicked"));
+                    t
+                });
+                per_client.push(client.in_window);
+                tally.merge(client);
+            }
+            Err(error) => {
+                per_client.push(0);
+                tally.error(format!("cannot start client {id}: {error}"));
+            }
         }
     }
     let seconds = run.started.elapsed().as_secs_f64();
@@ -194,6 +209,8 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
         idle: options.idle,
         seconds,
         max_loss_pct: options.max_loss_pct,
+        window: options.duration,
+        per_client,
         tally,
     })
 }

@@ -23,6 +23,9 @@ pub struct Tally {
     /// Lines sent again on a new connection after the old one ended
     /// without answering them (`--reconnect`).
     pub resent: u64,
+    /// Good replies received while the timed window (`--duration`) was
+    /// open: a client starved by the model answered only afterwards.
+    pub in_window: u64,
     /// Payload bytes sent.
     pub bytes: u64,
     /// Failures (connect, reset, timeout...), as messages.
@@ -43,6 +46,7 @@ impl Tally {
             lost: 0,
             reordered: 0,
             resent: 0,
+            in_window: 0,
             bytes: 0,
             errors: Vec::new(),
             error_count: 0,
@@ -86,6 +90,7 @@ impl Tally {
         self.lost += other.lost;
         self.reordered += other.reordered;
         self.resent += other.resent;
+        self.in_window += other.in_window;
         self.bytes += other.bytes;
         self.error_count += other.error_count;
         for message in other.errors {
@@ -119,6 +124,10 @@ pub struct Report {
     pub seconds: f64,
     /// UDP: the most loss (percent of datagrams sent) that still passes.
     pub max_loss_pct: f64,
+    /// The timed window (`--duration`), if the run had one.
+    pub window: Option<std::time::Duration>,
+    /// Each client's good replies inside the timed window.
+    pub per_client: Vec<u64>,
     /// All clients' counts together.
     pub tally: Tally,
 }
@@ -132,6 +141,23 @@ impl Report {
     /// Payload megabytes (10^6) sent per second.
     pub fn mb_per_sec(&self) -> f64 {
         self.tally.bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+
+    /// Clients that got no reply at all inside the timed window.
+    pub fn starved_clients(&self) -> usize {
+        self.per_client.iter().filter(|&&n| n == 0).count()
+    }
+
+    /// Round trips per second inside the timed window (all clients).
+    pub fn window_rate(&self) -> f64 {
+        let secs = self.window.map_or(self.seconds, |w| w.as_secs_f64());
+        self.tally.in_window as f64 / secs.max(1e-9)
+    }
+
+    /// The slowest client's round trips per second inside the window.
+    pub fn slowest_client_rate(&self) -> f64 {
+        let secs = self.window.map_or(self.seconds, |w| w.as_secs_f64());
+        self.per_client.iter().min().copied().unwrap_or(0) as f64 / secs.max(1e-9)
     }
 
     /// A latency percentile in microseconds (0 when nothing was measured).
@@ -177,6 +203,8 @@ impl Report {
             "max_loss_pct": self.max_loss_pct,
             "reordered": t.reordered,
             "resent": t.resent,
+            "starved_clients": self.starved_clients(),
+            "slowest_client_per_sec": round3(self.slowest_client_rate()),
             "errors": t.error_count,
             "error_messages": t.errors,
             "seconds": round3(self.seconds),
@@ -290,6 +318,8 @@ mod tests {
             idle: 0,
             seconds: 2.0,
             max_loss_pct: 50.0,
+            window: None,
+            per_client: vec![tally.ok],
             tally,
         }
     }

@@ -119,7 +119,7 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         if !record_reply(id, &mut tally, outcome, &reply, want, started) {
             break;
         }
-        run.replied();
+        run.replied(&mut tally);
         seq += 1;
     }
     tally
@@ -244,7 +244,7 @@ fn read_replies(
             ));
         }
         tally.check(&reply, want, queued.elapsed().as_micros() as u64);
-        run.replied();
+        run.replied(tally);
     }
     Ok(())
 }
@@ -278,7 +278,7 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         if !record_reply(id, &mut tally, outcome, &reply, want, started) {
             break;
         }
-        run.replied();
+        run.replied(&mut tally);
         seq += 1;
     }
     tally

@@ -168,5 +168,5 @@ fn receive(
     *highest_seen = Some(highest_seen.map_or(seq, |h| h.max(seq)));
     let (_, expected) = datagram_and_reply(lines, seq);
     tally.check(reply, expected, sent.elapsed().as_micros() as u64);
-    run.replied();
+    run.replied(tally);
 }

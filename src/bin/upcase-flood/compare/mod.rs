@@ -3,10 +3,12 @@
 //! carriers of a message (threads vs sockets), and writes a report with
 //! tables and charts that a student can read in a minute.
 //!
-//! This file measures; `write` turns the results into `report.md` and the
-//! charts.
+//! This file measures; `findings` turns the results into sections (tables,
+//! charts and sentences computed from the numbers), and `render` writes them
+//! as `report.md` and a self-contained `index.html`.
 
-mod write;
+mod findings;
+mod render;
 
 use crate::flood::{run as flood, Options, Target};
 use crate::report::Report;
@@ -62,13 +64,14 @@ impl Plan {
 /// One ping-pong measurement.
 struct Ping {
     clients: usize,
+    /// Round trips per second inside the timed window, all clients.
     per_sec: f64,
+    /// The slowest client's round trips per second inside the window.
+    slowest_per_sec: f64,
+    /// Clients that got no reply at all inside the window.
+    starved: usize,
     p50_us: u64,
     p99_us: u64,
-    /// The longest any client waited for a reply: shows clients that were
-    /// made to wait for a worker even when all were answered in the end.
-    max_us: u64,
-    lost: u64,
 }
 
 /// One model's results.
@@ -106,11 +109,19 @@ pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
     bar.finish_and_clear();
     std::fs::create_dir_all(&options.out)
         .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
-    write::draw_charts(&options.out, &results, &transports)?;
-    let report = write::write_report(&plan, options.quick, &results, &transports, &floods);
-    let path = options.out.join("report.md");
-    std::fs::write(&path, report).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(path)
+    findings::draw_charts(&options.out, &plan, &results, &transports)?;
+    let sections = findings::sections(&plan, &results, &transports, &floods);
+    let preface = findings::preface(&plan, options.quick);
+    let write = |name: &str, text: String| {
+        let path = options.out.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok::<_, String>(path)
+    };
+    write(
+        "index.html",
+        render::html(&options.out, &preface, &sections),
+    )?;
+    write("report.md", render::markdown(&preface, &sections))
 }
 
 fn progress_bar(visible: bool, steps: u64) -> ProgressBar {
@@ -169,11 +180,11 @@ fn measure_model(
         })?;
         results.ping.push(Ping {
             clients,
-            per_sec: report.lines_per_sec(),
+            per_sec: report.window_rate(),
+            slowest_per_sec: report.slowest_client_rate(),
+            starved: report.starved_clients(),
             p50_us: report.percentile_us(50.0),
             p99_us: report.percentile_us(99.0),
-            max_us: report.tally.latency.max(),
-            lost: report.tally.lost,
         });
         bar.inc(1);
     }
