@@ -109,4 +109,22 @@ check_syscalls() {
     echo "strace: iterative blocks in accept4; UDP answers with sendto to the sender's address"
 }
 check_syscalls
-echo "system checks: 4 passed, 0 failed"
+
+check_lab() {
+    target/release/upcase-flood lab --quick --out "$out/lab" >/dev/null
+    local row
+    row=$(grep '^| 5 % |' "$out/lab/lab.md") || { echo "FAIL lab: no 5 % row" >&2; exit 1; }
+    python3 - "$row" <<'PY' || { echo "FAIL lab: $row" >&2; exit 1; }
+import re, sys
+cells = [c.strip() for c in sys.argv[1].strip("|").split("|")]
+tcp_lost, tcp_max_ms = int(cells[2]), float(cells[3].split("/")[2])
+udp_pct = float(re.search(r"\(([\d.]+) %\)", cells[4]).group(1))
+assert tcp_lost == 0, "TCP lost lines"
+assert tcp_max_ms >= 200, "no retransmission tail"
+assert 5 <= udp_pct <= 15, f"UDP lost {udp_pct} %"
+PY
+    if ip netns list | grep -q upcase-lab; then echo "FAIL lab: namespaces left behind" >&2; exit 1; fi
+    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail, UDP lost ~10 %; nothing left behind"
+}
+check_lab
+echo "system checks: 5 passed, 0 failed"

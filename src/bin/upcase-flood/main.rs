@@ -10,6 +10,7 @@ use std::time::Duration;
 mod chart;
 mod compare;
 mod flood;
+mod lab;
 mod payload;
 mod report;
 mod server_process;
@@ -42,6 +43,22 @@ enum Command {
     /// Soak every threading model with good and hostile traffic, then check
     /// for wrong replies, memory growth and leaked descriptors or threads.
     Soak(SoakArgs),
+    /// Measure TCP and UDP under real packet loss between two network
+    /// namespaces (needs root, `ip` and `nft`); writes lab.md and lab.svg.
+    Lab(LabArgs),
+}
+
+#[derive(Args, Debug)]
+struct LabArgs {
+    /// Loss rates 0 and 5 % with short runs, instead of 0, 1, 5 and 10 %.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write lab.md and lab.svg.
+    #[arg(long, value_name = "DIR", default_value = "target/upcase-compare")]
+    out: PathBuf,
+    /// The upcase-server binary [default: the one beside this program].
+    #[arg(long, value_name = "PATH")]
+    server: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -172,6 +189,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Compare(args)) => run_compare(args),
         Some(Command::Soak(args)) => run_soak(args),
+        Some(Command::Lab(args)) => run_lab(args),
         None => run_flood(&cli.flood),
     }
 }
@@ -204,6 +222,36 @@ fn run_soak(args: SoakArgs) -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(message) => {
             eprintln!("upcase-flood soak: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_lab(args: LabArgs) -> ExitCode {
+    if let Err(missing) = lab::check_requirements() {
+        eprintln!("upcase-flood lab: {missing}");
+        return ExitCode::from(2);
+    }
+    let server = match server_binary(args.server) {
+        Ok(path) => path,
+        Err(code) => return code,
+    };
+    eprintln!(
+        "upcase-flood lab: about {} s of floods under packet loss...",
+        lab::expected_duration(args.quick).as_secs()
+    );
+    let options = lab::LabOptions {
+        server,
+        out: args.out,
+        quick: args.quick,
+    };
+    match lab::run(&options) {
+        Ok(report) => {
+            println!("wrote {}", report.display());
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("upcase-flood lab: {message}");
             ExitCode::FAILURE
         }
     }

@@ -78,8 +78,13 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
                     tally.bytes += datagram.len() as u64;
                     in_flight.push_back((seq, Instant::now()));
                 }
-                // The kernel's buffer is full: a flood's loss, counted.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                // The kernel's buffer is full, or a firewall rule on this
+                // host dropped it (EPERM; the lab's packet loss): a loss,
+                // counted.
+                Err(e)
+                    if e.kind() == ErrorKind::WouldBlock
+                        || e.raw_os_error() == Some(libc::EPERM) =>
+                {
                     tally.sent += 1;
                     tally.lost += 1;
                 }
