@@ -139,7 +139,7 @@ pub fn line_chart(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> R
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(|e| failed(path, e))?;
     root.present().map_err(|e| failed(path, e))
