@@ -1,30 +1,28 @@
 #!/usr/bin/env bash
-# Benchmarks: the codec alone (cargo bench), then upcase-server against the
-# peers in ../shared/bench (tokio, thread-per-connection), measured side by
-# side by the same verifying load generator.
+# Benchmarks, reproducible from this repository alone:
+# 1. the codec alone (`cargo bench --bench codec`);
+# 2. upcase-server against its peers in peers/ (a tokio server, a plain
+#    thread-per-connection std server): ping-pong with 1, 16 and 128
+#    clients, pipelined bulk, connect churn, UDP ping-pong and flood, 5000
+#    idle connections. Every workload is run by upcase-flood, which checks
+#    every reply; servers are rotated within each repetition and pinned to
+#    CPU 0 with the load on CPU 1 (2+ CPUs); medians with min–max and
+#    same-run ratios against tokio.
 #
-#   scripts/bench.sh [--reps N] [--only WORKLOADS]   # flags go to compare.py
+#   scripts/bench.sh [--reps N] [--secs S] [--only WORKLOADS] [--no-pin]
 #
-# Needs ../shared/bench (the peer servers and compare.py) and python3.
-# Servers run on CPU 0 and the load on CPU 1 (--pin split). Takes a few
-# minutes with the defaults.
+# Needs python3 and taskset (util-linux). Exits non-zero when it cannot run.
+# docs/performance.md holds a committed output, with its command and machine.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$(dirname "$0")/.."
 case "${1-}" in
     -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
-cd "$root"
+command -v python3 >/dev/null || { echo "bench.sh: needs python3" >&2; exit 2; }
+command -v taskset >/dev/null || { echo "bench.sh: needs taskset (util-linux)" >&2; exit 2; }
 echo "== the codec alone (cargo bench)"
 cargo bench --quiet --bench codec
-bench="$root/../shared/bench"
-if [ ! -f "$bench/compare.py" ]; then
-    echo "no $bench/compare.py: end-to-end comparison skipped" >&2
-    exit 0
-fi
-echo "== end to end, against the peers"
+echo "== end to end, against the peers (peers/)"
 cargo build --release --quiet --bins
-cargo build --release --quiet --manifest-path "$bench/Cargo.toml" --target-dir target/bench
-python3 "$bench/compare.py" --pin split --reps 3 "$@" \
-    --server tokio=target/bench/release/tokio-upcase \
-    --server std=target/bench/release/std-threads \
-    --server upcase=target/release/upcase-server
+cargo build --release --quiet -p upcase-peers
+python3 scripts/bench.py "$@"
