@@ -152,9 +152,10 @@ def main():
             for sname in servers:
                 values = [r[key] for r in results[(name, sname)]]
                 med[sname] = statistics.median(values)
-                cells.append(f"{med[sname]:,.0f} [{min(values):,.0f}–{max(values):,.0f}]")
-            ratio = med["upcase"] / med["tokio"] if med["tokio"] else float("nan")
-            print(f"| {name} | {key} | " + " | ".join(cells) + f" | {ratio:.2f}× |")
+                fmt = (lambda v: f"{v:,.0f}") if max(values) >= 100 else (lambda v: f"{v:.2f}")
+                cells.append(f"{fmt(med[sname])} [{fmt(min(values))}–{fmt(max(values))}]")
+            ratio = f"{med['upcase'] / med['tokio']:.2f}×" if med["tokio"] else "—"
+            print(f"| {name} | {key} | " + " | ".join(cells) + f" | {ratio} |")
 
 
 if __name__ == "__main__":
