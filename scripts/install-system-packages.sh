@@ -11,11 +11,12 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v strace >/dev/null 2>&1 || need+=(strace)
+command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-for tool in ss ip python3 chromium haproxy nft strace; do
+for tool in ss ip python3 chromium haproxy nft strace taskset; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing after install: $tool" >&2; exit 1; }
 done
