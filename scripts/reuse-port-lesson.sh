@@ -36,10 +36,12 @@ ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 
 start() { # NAME -> pid in $work/NAME.pid
+    rm -f "$work/$1.pid" "$work/$1.out"
     ip netns exec "$ns" sh -c 'echo $$ >"$1"; exec "$2" --tcp 127.0.0.1:7878 --no-udp --reuse-port --workers 1' \
         sh "$work/$1.pid" target/release/upcase-server >"$work/$1.out" 2>"$work/$1.err" &
-    for _ in $(seq 200); do grep -q "tcp listening" "$work/$1.out" 2>/dev/null && break; sleep 0.05; done
+    for _ in $(seq 200); do grep -qs "tcp listening" "$work/$1.out" && break; sleep 0.05; done
     grep -q "tcp listening" "$work/$1.out" || { echo "server $1 did not start" >&2; exit 1; }
+    for _ in $(seq 100); do [ -s "$work/$1.pid" ] && break; sleep 0.05; done
     pids+=("$(cat "$work/$1.pid")")
 }
 

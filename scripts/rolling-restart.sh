@@ -75,12 +75,13 @@ wait_until() { # SECONDS COMMAND... : polls every 50 ms
 declare -A instance
 start_instance() { # N: serve on 127.0.0.(N+1):7878
     local n=$1 log="$work/up$1.log"
-    rm -f "$log.pid"
+    rm -f "$log.pid" "$log.out"
     # `ip netns exec` may fork: the shell records the server's own pid.
     inns sh -c 'echo $$ >"$1"; exec "$2" --tcp "$3" --no-udp --workers 2' sh \
         "$log.pid" "$bin/upcase-server" "127.0.0.$((n + 1)):7878" >"$log.out" 2>>"$log" &
     pids+=("$!")
-    wait_until 10 grep -q "tcp listening" "$log.out" || { echo "instance $n did not start" >&2; exit 1; }
+    wait_until 10 grep -qs "tcp listening" "$log.out" || { echo "instance $n did not start" >&2; exit 1; }
+    wait_until 10 test -s "$log.pid" || { echo "instance $n wrote no pid" >&2; exit 1; }
     instance[$n]=$(cat "$log.pid")
     pids+=("${instance[$n]}")
 }

@@ -152,6 +152,26 @@ fn reconnect_resends_exactly_the_unanswered_lines() {
     assert_eq!(resent[0], "line 2\n");
 }
 
+/// Runs a Python script with the client's path and the server's address
+/// as arguments; fails the test with its output unless it exits 0.
+fn python_with_client(script: &str, server: &Server) {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_upcase-client"),
+            &server.tcp.to_string(),
+        ])
+        .output()
+        .expect("python3 runs (CI installs it)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A parent that writes the client's stdin and reads its stdout from one
 /// thread: Python's `subprocess.run(input=..., capture_output=True)`.
 fn python_drives_the_client(model: &str) {
@@ -166,20 +186,7 @@ for attempt in range(5):
     assert done.stdout == data.upper(), "attempt %d: %d bytes" % (attempt, len(done.stdout))
 print("ok")
 "#;
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            env!("CARGO_BIN_EXE_upcase-client"),
-            &server.tcp.to_string(),
-        ])
-        .output()
-        .expect("python3 runs (CI installs it)");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python_with_client(script, &server);
 }
 
 /// Ctrl-C on a terminal ends the interactive client at once.
@@ -209,21 +216,7 @@ while time.time() < end:
     time.sleep(0.05)
 sys.exit("still running 5 s after Ctrl-C")
 "#;
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            env!("CARGO_BIN_EXE_upcase-client"),
-            &server.tcp.to_string(),
-        ])
-        .output()
-        .expect("python3 runs (CI installs it)");
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    python_with_client(script, &server);
 }
 
 /// 6 MB of lines, one 100 KB line, then 5 MB more: every reply before the

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -88,22 +88,18 @@ fn more_workers_than_descriptors_is_a_clear_failure_not_a_hang() {
     assert!(stderr.contains("cannot start event loop"), "{stderr}");
 }
 
-#[test]
-fn socket_activation_serves_on_the_inherited_listener() {
-    // What systemd does: bind, then pass the socket as fd 3 with
-    // LISTEN_FDS=1 and LISTEN_PID set to the server's own pid.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let fd = listener.as_raw_fd();
+/// Starts the server the way systemd does: the bound socket `fd` passed
+/// as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the server's own
+/// pid. Returns it once it has announced the socket.
+fn start_activated(fd: std::os::fd::RawFd) -> (std::process::Child, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
     command
         .args(["--tcp", "127.0.0.1:1", "--no-udp"])
         .env("LISTEN_FDS", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: dup2, getpid and setenv before exec, in the child only;
-    // setenv is not async-signal-safe in general, but the child is
-    // single-threaded here, as fork leaves it.
+    // SAFETY: dup2, fcntl, getpid and setenv before exec, in the child
+    // only, which is single-threaded after fork.
     unsafe {
         command.pre_exec(move || {
             if fd == 3 {
@@ -122,12 +118,34 @@ fn socket_activation_serves_on_the_inherited_listener() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    assert_eq!(first.trim(), format!("tcp listening on {address}"));
-    drop(listener);
+    (child, first.trim().to_string())
+}
+
+#[test]
+fn socket_activation_restarts_without_refusing_a_connection() {
+    // What systemd does: it owns the bound socket across restarts.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    let (mut first, announced) = start_activated(fd);
+    assert_eq!(announced, format!("tcp listening on {address}"));
     let mut client = std::net::TcpStream::connect(address).unwrap();
     client.set_read_timeout(Some(PATIENCE)).unwrap();
     round_trip(&mut client, b"activated\n", b"ACTIVATED\n");
     drop(client);
-    send_signal(child.id(), libc::SIGTERM);
-    assert!(child.wait().unwrap().success());
+    send_signal(first.id(), libc::SIGTERM);
+    assert!(first.wait().unwrap().success());
+    // Between the two servers: the connection is accepted by the kernel
+    // into the backlog of the socket systemd still holds.
+    let mut waiting = std::net::TcpStream::connect(address).expect("not refused");
+    waiting.set_read_timeout(Some(PATIENCE)).unwrap();
+    waiting.write_all(b"queued while restarting\n").unwrap();
+    let (mut second, _) = start_activated(fd);
+    assert_eq!(
+        read_exact_len(&mut waiting, 24),
+        b"QUEUED WHILE RESTARTING\n"
+    );
+    drop(waiting);
+    send_signal(second.id(), libc::SIGTERM);
+    assert!(second.wait().unwrap().success());
 }

@@ -14,7 +14,7 @@
 
 use super::drain::drain_before_close;
 use super::session::{Ending, LineSession, Next};
-use super::{prepare, ConnectionEnd};
+use super::{is_timeout, prepare, ConnectionEnd};
 use crate::context::Context;
 use crate::registry::Connection;
 use std::io::{self, BufRead, BufReader, Write};
@@ -58,12 +58,7 @@ fn serve_lines(socket: &TcpStream, ctx: &Context) -> io::Result<Ending> {
                 next
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(error) if is_timeout(&error) => {
                 let next = session.on_tick(Instant::now(), &mut replies, &ctx.stats);
                 set_read_timeout(socket, &session)?;
                 next

@@ -100,14 +100,7 @@ pub fn discard_input(mut socket: &TcpStream, scratch: &mut [u8]) -> Drain {
             Ok(0) => return Drain::Recheck,
             Ok(_) => continue,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Drain::AwaitingInput
-            }
+            Err(error) if super::is_timeout(&error) => return Drain::AwaitingInput,
             // Reset or otherwise broken: nothing left to protect.
             Err(_) => return Drain::Done,
         }

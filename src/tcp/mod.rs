@@ -36,6 +36,15 @@ pub fn prepare(socket: &TcpStream, nonblocking: bool) -> io::Result<()> {
     socket.set_nodelay(true)
 }
 
+/// Whether a blocking socket's read or write gave up at its timeout
+/// (Linux reports `EAGAIN`, i.e. `WouldBlock`; other systems `TimedOut`).
+pub fn is_timeout(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// How a connection's end is logged: normal endings at `debug`; failures
 /// a client can cause (reset, broken pipe) at `debug` too, and any other
 /// failure as a warning, at most one a second server-wide so that a flood

@@ -45,20 +45,7 @@ enum Command {
     Soak(SoakArgs),
     /// Measure TCP and UDP under real packet loss between two network
     /// namespaces (needs root, `ip` and `nft`); writes lab.md and lab.svg.
-    Lab(LabArgs),
-}
-
-#[derive(Args, Debug)]
-struct LabArgs {
-    /// Loss rates 0 and 5 % with short runs, instead of 0, 1, 5 and 10 %.
-    #[arg(long)]
-    quick: bool,
-    /// Where to write lab.md and lab.svg.
-    #[arg(long, value_name = "DIR", default_value = "target/upcase-compare")]
-    out: PathBuf,
-    /// The upcase-server binary [default: the one beside this program].
-    #[arg(long, value_name = "PATH")]
-    server: Option<PathBuf>,
+    Lab(CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,10 +60,10 @@ struct SoakArgs {
 
 #[derive(Args, Debug)]
 struct CompareArgs {
-    /// A short run (seconds instead of minutes).
+    /// A short run (seconds instead of minutes; lab: 0 and 5 % loss only).
     #[arg(long)]
     quick: bool,
-    /// Where to write report.md and the charts.
+    /// Where to write the report and its charts.
     #[arg(long, value_name = "DIR", default_value = "target/upcase-compare")]
     out: PathBuf,
     /// The upcase-server binary [default: the one beside this program].
@@ -227,7 +214,7 @@ fn run_soak(args: SoakArgs) -> ExitCode {
     }
 }
 
-fn run_lab(args: LabArgs) -> ExitCode {
+fn run_lab(args: CompareArgs) -> ExitCode {
     if let Err(missing) = lab::check_requirements() {
         eprintln!("upcase-flood lab: {missing}");
         return ExitCode::from(2);

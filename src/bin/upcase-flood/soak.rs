@@ -87,7 +87,26 @@ fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), Str
         "4096",
     ];
     let server = ServerProcess::start(&options.server, &args).map_err(|e| e.to_string())?;
-    let baseline = warmed_up_baseline(&server)?;
+    let run = run_traffic(&server, options)?;
+    Ok(verdict(model, &run))
+}
+
+/// What one model's soak saw.
+struct SoakRun {
+    report: crate::report::Report,
+    hostile_runs: u64,
+    udp_wrong: u64,
+    /// Resources at start, a quarter into the run, at its end, and once
+    /// the clients have left.
+    baseline: Sample,
+    warm: Sample,
+    end: Sample,
+    settled: Sample,
+}
+
+/// Good, hostile and UDP traffic at once for the soak's duration.
+fn run_traffic(server: &ServerProcess, options: &SoakOptions) -> Result<SoakRun, String> {
+    let baseline = warmed_up_baseline(server)?;
     let duration = Duration::from_secs_f64(options.seconds.max(1.0));
     let stop = Arc::new(AtomicBool::new(false));
     let hostile = {
@@ -112,25 +131,37 @@ fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), Str
         })
     };
     thread::sleep(duration / 4);
-    let warm = sample(&server);
+    let warm = sample(server);
     let report = good
         .join()
         .map_err(|_| "the flood thread panicked".to_string())?
         .map_err(|e| e.to_string())?;
-    let end = sample(&server);
+    let end = sample(server);
     stop.store(true, Ordering::Relaxed);
     let hostile_runs = hostile.join().unwrap_or(0);
     let _ = udp.join();
-    let settled = wait_for_baseline(&server, baseline);
+    let settled = wait_for_baseline(server, baseline);
+    Ok(SoakRun {
+        report,
+        hostile_runs,
+        udp_wrong: udp_wrong.load(Ordering::Relaxed),
+        baseline,
+        warm,
+        end,
+        settled,
+    })
+}
 
-    let t = &report.tally;
+/// Whether the model passed, and the line that says so.
+fn verdict(model: Model, run: &SoakRun) -> (bool, String) {
+    let t = &run.report.tally;
+    let (baseline, warm, end, settled) = (run.baseline, run.warm, run.end, run.settled);
     let concurrent = matches!(model, Model::Pool | Model::ThreadPerConnection);
     let mut problems = Vec::new();
-    if t.mismatches > 0 || udp_wrong.load(Ordering::Relaxed) > 0 {
+    if t.mismatches > 0 || run.udp_wrong > 0 {
         problems.push(format!(
             "{} wrong tcp replies, {} wrong udp replies",
-            t.mismatches,
-            udp_wrong.load(Ordering::Relaxed)
+            t.mismatches, run.udp_wrong
         ));
     }
     if concurrent && (t.lost > 0 || t.error_count > 0) {
@@ -153,11 +184,12 @@ fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), Str
         ));
     }
     let summary = format!(
-        "{} good replies ({} lost), {hostile_runs} hostile clients, memory {} -> {} KiB \
+        "{} good replies ({} lost), {} hostile clients, memory {} -> {} KiB \
          (warm -> end), descriptors {} -> {} -> {} and threads {} -> {} -> {} \
          (start -> under load -> after)",
         t.ok,
         t.lost,
+        run.hostile_runs,
         warm.rss_kib,
         end.rss_kib,
         baseline.fds,
@@ -168,9 +200,9 @@ fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), Str
         settled.threads
     );
     if problems.is_empty() {
-        Ok((true, summary))
+        (true, summary)
     } else {
-        Ok((false, format!("{summary}; {}", problems.join("; "))))
+        (false, format!("{summary}; {}", problems.join("; ")))
     }
 }
 

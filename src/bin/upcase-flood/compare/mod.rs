@@ -7,6 +7,7 @@
 //! charts and sentences computed from the numbers), and `render` writes them
 //! as `report.md` and a self-contained `index.html`.
 
+mod charts;
 mod findings;
 mod render;
 
@@ -109,7 +110,7 @@ pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
     bar.finish_and_clear();
     std::fs::create_dir_all(&options.out)
         .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
-    findings::draw_charts(&options.out, &plan, &results, &transports)?;
+    charts::draw_all(&options.out, &plan, &results, &transports)?;
     let sections = findings::sections(&plan, &results, &transports, &floods);
     let preface = findings::preface(&plan, options.quick);
     let write = |name: &str, text: String| {
@@ -157,18 +158,39 @@ fn measure_model(
     bar: &ProgressBar,
 ) -> Result<ModelResults, String> {
     let server = start(options, model)?;
-    let tcp = Target::Tcp(server.tcp);
-    // Clients that a model cannot serve at once wait until the run's
-    // deadline, then count as lost: the model's limit, shown as a number.
-    let bounded = |duration: Duration| duration + Duration::from_secs(2);
-    let mut results = ModelResults {
+    let ping = measure_ping_pong(model, Target::Tcp(server.tcp), plan, bar)?;
+    let (pipelined_mb_per_sec, connections_per_sec) =
+        measure_throughput(model, Target::Tcp(server.tcp), plan, bar)?;
+    drop(server);
+    let idle = measure_idle(model, plan, options, bar)?;
+    bar.set_message(format!("{model}: memory per idle connection"));
+    let server = start(options, model)?;
+    let rss_per_idle_connection = rss_per_idle_connection(&server, plan);
+    bar.inc(1);
+    Ok(ModelResults {
         model,
-        ping: Vec::new(),
-        pipelined_mb_per_sec: 0.0,
-        connections_per_sec: 0.0,
-        idle: Vec::new(),
-        rss_per_idle_connection: None,
-    };
+        ping,
+        pipelined_mb_per_sec,
+        connections_per_sec,
+        idle,
+        rss_per_idle_connection,
+    })
+}
+
+/// Clients that a model cannot serve at once wait until the run's deadline
+/// (then count as lost): a model's limit, shown as a number.
+fn bounded(duration: Duration) -> Duration {
+    duration + Duration::from_secs(2)
+}
+
+/// Ping-pong at every client count of the plan.
+fn measure_ping_pong(
+    model: Model,
+    tcp: Target,
+    plan: &Plan,
+    bar: &ProgressBar,
+) -> Result<Vec<Ping>, String> {
+    let mut ping = Vec::new();
     for &clients in &plan.ping_clients {
         bar.set_message(format!("{model}: ping-pong, {clients} clients"));
         let report = flood_or_fail(Options {
@@ -178,7 +200,7 @@ fn measure_model(
             timeout: bounded(plan.timed),
             ..Options::default()
         })?;
-        results.ping.push(Ping {
+        ping.push(Ping {
             clients,
             per_sec: report.window_rate(),
             slowest_per_sec: report.slowest_client_rate(),
@@ -188,6 +210,16 @@ fn measure_model(
         });
         bar.inc(1);
     }
+    Ok(ping)
+}
+
+/// Pipelined MB/s on one connection, and connections per second.
+fn measure_throughput(
+    model: Model,
+    tcp: Target,
+    plan: &Plan,
+    bar: &ProgressBar,
+) -> Result<(f64, f64), String> {
     bar.set_message(format!("{model}: pipelined throughput"));
     let pipelined = flood_or_fail(Options {
         target: tcp,
@@ -198,7 +230,6 @@ fn measure_model(
         timeout: bounded(plan.timed),
         ..Options::default()
     })?;
-    results.pipelined_mb_per_sec = pipelined.mb_per_sec();
     bar.inc(1);
     bar.set_message(format!("{model}: connection set-up"));
     let churn = flood_or_fail(Options {
@@ -209,9 +240,18 @@ fn measure_model(
         timeout: bounded(plan.timed),
         ..Options::default()
     })?;
-    results.connections_per_sec = churn.lines_per_sec();
     bar.inc(1);
-    drop(server);
+    Ok((pipelined.mb_per_sec(), churn.lines_per_sec()))
+}
+
+/// Whether a new client is answered while N clients sit idle, for each N.
+fn measure_idle(
+    model: Model,
+    plan: &Plan,
+    options: &CompareOptions,
+    bar: &ProgressBar,
+) -> Result<Vec<(usize, Option<u64>)>, String> {
+    let mut idle_results = Vec::new();
     for &idle in &plan.idle_counts {
         bar.set_message(format!("{model}: a new client with {idle} idle ones"));
         // A fresh server each time, so earlier idle clients do not linger.
@@ -229,14 +269,10 @@ fn measure_model(
         .ok()
         .filter(|report| report.tally.ok > 0)
         .map(|report| report.percentile_us(50.0));
-        results.idle.push((idle, answered_p50));
+        idle_results.push((idle, answered_p50));
         bar.inc(1);
     }
-    bar.set_message(format!("{model}: memory per idle connection"));
-    let server = start(options, model)?;
-    results.rss_per_idle_connection = rss_per_idle_connection(&server, plan);
-    bar.inc(1);
-    Ok(results)
+    Ok(idle_results)
 }
 
 /// Opens idle connections and divides the server's memory growth by their
