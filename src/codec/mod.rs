@@ -15,6 +15,9 @@
 //!   multi-byte UTF-8 sequence, uppercasing whole lines gives the same
 //!   answer however the input was chunked.
 
+mod case_tables;
+
+use case_tables::uppercase_str_into;
 use std::fmt;
 
 /// The default for `--max-line`: the longest line, in bytes, that is answered.
@@ -89,80 +92,6 @@ pub fn uppercase(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     uppercase_into(input, &mut out);
     out
-}
-
-/// Uppercases valid UTF-8 without the intermediate `String` that
-/// `str::to_uppercase` would allocate. Two-byte characters (Latin accents,
-/// Greek, Cyrillic, Armenian, Hebrew, Arabic) come from a table built once;
-/// the rest go through `char::to_uppercase`.
-fn uppercase_str_into(text: &str, out: &mut Vec<u8>) {
-    let bytes = text.as_bytes();
-    let table = TwoByteTable::get();
-    let mut i = 0;
-    while i < bytes.len() {
-        let lead = bytes[i];
-        if lead < 0x80 {
-            out.push(lead.to_ascii_uppercase());
-            i += 1;
-        } else if lead < 0xE0 {
-            // `text` is valid UTF-8: a lead byte below 0xE0 has one continuation byte.
-            let code = (usize::from(lead & 0x1F) << 6) | usize::from(bytes[i + 1] & 0x3F);
-            out.extend_from_slice(table.uppercase(code));
-            i += 2;
-        } else {
-            let Some(c) = text[i..].chars().next() else {
-                break;
-            };
-            let mut utf8 = [0u8; 4];
-            for upper in c.to_uppercase() {
-                out.extend_from_slice(upper.encode_utf8(&mut utf8).as_bytes());
-            }
-            i += c.len_utf8();
-        }
-    }
-}
-
-/// The uppercase UTF-8 of every two-byte character (U+0080 to U+07FF),
-/// computed once from `char::to_uppercase`.
-struct TwoByteTable {
-    /// All the uppercase forms, one after another.
-    bytes: Vec<u8>,
-    /// Where each character's form starts in `bytes`, indexed by code - 0x80;
-    /// one extra entry marks the end of the last.
-    starts: Vec<u32>,
-}
-
-impl TwoByteTable {
-    fn get() -> &'static TwoByteTable {
-        static TABLE: std::sync::OnceLock<TwoByteTable> = std::sync::OnceLock::new();
-        TABLE.get_or_init(TwoByteTable::build)
-    }
-
-    fn build() -> TwoByteTable {
-        let mut table = TwoByteTable {
-            bytes: Vec::new(),
-            starts: Vec::with_capacity(0x800 - 0x80 + 1),
-        };
-        let mut utf8 = [0u8; 4];
-        for code in 0x80u32..0x800 {
-            table.starts.push(table.bytes.len() as u32);
-            // No surrogates below U+0800, so every code is a char.
-            if let Some(c) = char::from_u32(code) {
-                for upper in c.to_uppercase() {
-                    table
-                        .bytes
-                        .extend_from_slice(upper.encode_utf8(&mut utf8).as_bytes());
-                }
-            }
-        }
-        table.starts.push(table.bytes.len() as u32);
-        table
-    }
-
-    fn uppercase(&self, code: usize) -> &[u8] {
-        let index = code - 0x80;
-        &self.bytes[self.starts[index] as usize..self.starts[index + 1] as usize]
-    }
 }
 
 /// A line was longer than the connection's `--max-line`.
