@@ -132,6 +132,12 @@ impl RunState {
         }
     }
 
+    /// Whether line `seq` is within `--lines` (ignoring the clock): for
+    /// the lines of a batch after its first, whose time was checked.
+    pub fn within_count(&self, seq: u64) -> bool {
+        self.stop_sending_at.is_some() || seq < self.options.lines
+    }
+
     /// How long a read may wait now: the reply timeout, or less near the deadline.
     pub fn read_timeout(&self) -> Duration {
         let left = self.deadline.saturating_duration_since(Instant::now());

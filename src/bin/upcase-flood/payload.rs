@@ -9,7 +9,6 @@
 //! trust the code it checks.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 /// Filler text, cycled to reach the requested length.
 const FILLER: &str = "upcase straße ﬁne ŉ αβγ δ the quick brown fox ";
@@ -21,6 +20,9 @@ pub struct LineMaker {
     client: usize,
     len: usize,
     fillers: HashMap<usize, (Vec<u8>, Vec<u8>)>,
+    /// The filler room of the previous line: it changes only when the
+    /// sequence number gains a digit, so the map is rarely consulted.
+    last_room: usize,
     line: Vec<u8>,
     expected: Vec<u8>,
 }
@@ -32,6 +34,7 @@ impl LineMaker {
             client,
             len,
             fillers: HashMap::new(),
+            last_room: usize::MAX,
             line: Vec::with_capacity(len + 32),
             expected: Vec::with_capacity(2 * len + 32),
         }
@@ -42,18 +45,47 @@ impl LineMaker {
     pub fn make(&mut self, seq: u64) -> (&[u8], &[u8]) {
         self.line.clear();
         self.expected.clear();
-        // Writing to a Vec cannot fail.
-        let _ = write!(self.line, "c{} s{seq} ", self.client);
-        let _ = write!(self.expected, "C{} S{seq} ", self.client);
+        tag(&mut self.line, b'c', self.client as u64, b's', seq);
+        tag(&mut self.expected, b'C', self.client as u64, b'S', seq);
         let room = self.len.saturating_sub(1).saturating_sub(self.line.len());
-        let (filler, upper) = self
-            .fillers
-            .entry(room)
-            .or_insert_with(|| filler_of_length(room));
+        if room != self.last_room {
+            self.fillers
+                .entry(room)
+                .or_insert_with(|| filler_of_length(room));
+            self.last_room = room;
+        }
+        let Some((filler, upper)) = self.fillers.get(&room) else {
+            return (&self.line, &self.expected);
+        };
         self.line.extend_from_slice(filler);
         self.expected.extend_from_slice(upper);
         (&self.line, &self.expected)
     }
+}
+
+/// Appends `{client_letter}{client} {seq_letter}{seq} ` without the
+/// formatting machinery (this runs twice per line sent).
+fn tag(out: &mut Vec<u8>, client_letter: u8, client: u64, seq_letter: u8, seq: u64) {
+    out.push(client_letter);
+    push_decimal(out, client);
+    out.push(b' ');
+    out.push(seq_letter);
+    push_decimal(out, seq);
+    out.push(b' ');
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The reply the protocol promises for `input`, computed independently of
