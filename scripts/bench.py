@@ -152,7 +152,7 @@ def main():
             for sname in servers:
                 values = [r[key] for r in results[(name, sname)]]
                 med[sname] = statistics.median(values)
-                fmt = (lambda v: f"{v:,.0f}") if max(values) >= 100 else (lambda v: f"{v:.2f}")
+                fmt = (lambda v: f"{v:,.0f}") if max(values) >= 1 else (lambda v: f"{v:.2f}")
                 cells.append(f"{fmt(med[sname])} [{fmt(min(values))}–{fmt(max(values))}]")
             ratio = f"{med['upcase'] / med['tokio']:.2f}×" if med["tokio"] else "—"
             print(f"| {name} | {key} | " + " | ".join(cells) + f" | {ratio} |")
