@@ -11,6 +11,11 @@ use std::time::Duration;
 const NOT_ANSWERED: Duration = Duration::from_millis(300);
 
 #[test]
+fn every_model_is_tested_by_for_every_model() {
+    assert_eq!(models(), FOR_EVERY_MODEL);
+}
+
+#[test]
 fn pool_serves_fifty_clients_at_once_with_two_workers() {
     let server = Server::start_model("pool", &["--workers", "2"]);
     let mut clients: Vec<_> = (0..50).map(|_| server.connect()).collect();

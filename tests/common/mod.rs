@@ -16,8 +16,13 @@ use std::time::{Duration, Instant};
 /// Generous bound on any single wait: tests fail instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// Every threading model, by its `--model` name.
-pub const MODELS: [&str; 4] = ["pool", "fixed-pool", "thread-per-connection", "iterative"];
+/// Every threading model, by its `--model` name: the server's own list.
+pub fn models() -> Vec<&'static str> {
+    upcase::config::Model::ALL
+        .iter()
+        .map(|m| m.name())
+        .collect()
+}
 
 /// A running `upcase-server` started by a test.
 pub struct Server {
@@ -274,22 +279,27 @@ pub fn reference_uppercase(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The models `for_every_model!` generates tests for. A macro cannot loop
+/// over `Model::ALL`, so its modules are written out; `tests/models.rs`
+/// checks that this list is exactly `Model::ALL`.
+pub const FOR_EVERY_MODEL: [&str; 4] = ["pool", "fixed-pool", "thread-per-connection", "iterative"];
+
 /// Generates one `#[test]` per threading model for each named case, so
 /// every model runs the very same test code: `case(model: &str)`.
 #[macro_export]
 macro_rules! for_every_model {
     ($($case:ident),* $(,)?) => {
         mod pool {
-            $( #[test] fn $case() { super::$case("pool") } )*
+            $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[0]) } )*
         }
         mod fixed_pool {
-            $( #[test] fn $case() { super::$case("fixed-pool") } )*
+            $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[1]) } )*
         }
         mod thread_per_connection {
-            $( #[test] fn $case() { super::$case("thread-per-connection") } )*
+            $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[2]) } )*
         }
         mod iterative {
-            $( #[test] fn $case() { super::$case("iterative") } )*
+            $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[3]) } )*
         }
     };
 }
