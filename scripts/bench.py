@@ -113,7 +113,8 @@ def main():
     servers = {
         "tokio": [os.path.join(REL, "tokio-upcase")],
         "std": [os.path.join(REL, "std-threads")],
-        "upcase": [os.path.join(REL, "upcase-server"), "--workers", "2"],
+        # Defaults, as a user runs it (workers = the CPUs it may run on).
+        "upcase": [os.path.join(REL, "upcase-server")],
     }
     chosen = [w for w in workloads(a.secs, a.idle)
               if not a.only or any(w[0].startswith(p.strip()) for p in a.only.split(","))]
