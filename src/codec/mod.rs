@@ -17,7 +17,7 @@
 
 mod case_tables;
 
-use case_tables::uppercase_str_into;
+use case_tables::uppercase_bytes_into;
 use std::fmt;
 
 /// The default for `--max-line`: the longest line, in bytes, that is answered.
@@ -80,11 +80,7 @@ pub fn uppercase_into(input: &[u8], out: &mut Vec<u8>) {
         out[start..].make_ascii_uppercase();
         return;
     }
-    out.reserve(input.len());
-    for chunk in input.utf8_chunks() {
-        uppercase_str_into(chunk.valid(), out);
-        out.extend_from_slice(chunk.invalid());
-    }
+    uppercase_bytes_into(input, out);
 }
 
 /// Convenience form of [`uppercase_into`] that returns a new buffer.
