@@ -66,6 +66,17 @@ def flood(args, pinning, must_pass=True):
     return report
 
 
+def bulk_client(server, args, pinning):
+    """The yardstick for upcase-flood's bulk rows: peers/bulk-client, the
+    simplest verifying bulk client (one block written over and over, replies
+    compared with memcmp, nothing in flight but the socket buffers)."""
+    argv = [os.path.join(REL, "bulk-client"), "--tcp", server.addr["tcp"]] + args
+    done = subprocess.run(pin(1, argv, pinning), capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        sys.exit(f"bench: bulk-client failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
 def idle_run(server, count, pinning):
     before = server.rss_kib()
     host, port = server.addr["tcp"].rsplit(":", 1)
@@ -86,7 +97,12 @@ def workloads(secs, idle):
         ("pingpong C=1", tcp("--clients", "1", "--duration", S), ["lines_per_sec", "p50_us", "p99_us", "p999_us"]),
         ("pingpong C=16", tcp("--clients", "16", "--duration", S), ["lines_per_sec", "p99_us", "p999_us"]),
         ("pingpong C=128", tcp("--clients", "128", "--duration", S), ["lines_per_sec", "p99_us", "p999_us"]),
-        ("pipelined bulk", tcp("--clients", "1", "--pipeline", "256", "--line-bytes", "128", "--duration", S), ["mb_per_sec"]),
+        # Bulk: one connection, 4096 lines of 128 bytes in flight. ASCII
+        # lines, so that the yardstick below does the same work per byte;
+        # the Unicode row shows each server's full case mapping.
+        ("bulk ascii", tcp("--clients", "1", "--pipeline", "4096", "--line-bytes", "128", "--text", "ascii", "--duration", S), ["mb_per_sec"]),
+        ("bulk-client", ("bulk-client", ["--line-bytes", "128", "--secs", S]), ["mb_per_sec"]),
+        ("bulk unicode", tcp("--clients", "1", "--pipeline", "4096", "--line-bytes", "128", "--duration", S), ["mb_per_sec"]),
         ("churn C=4", tcp("--clients", "4", "--connect-per-line", "--duration", S), ["lines_per_sec"]),
         ("udp C=4", udp("--clients", "4", "--duration", S, "--max-loss", "100"), ["lines_per_sec", "p99_us"]),
         ("udp flood C=4", udp("--clients", "4", "--pipeline", "64", "--duration", S, "--max-loss", "100"), ["lines_per_sec", "loss_pct"]),
@@ -130,6 +146,8 @@ def main():
                 try:
                     if kind == "idle":
                         r = idle_run(server, args[0], pinning)
+                    elif kind == "bulk-client":
+                        r = bulk_client(server, args, pinning)
                     else:
                         r = flood([f"--{kind}", server.addr[kind]] + args, pinning)
                 finally:
@@ -157,6 +175,23 @@ def main():
                 cells.append(f"{fmt(med[sname])} [{fmt(min(values))}–{fmt(max(values))}]")
             ratio = f"{med['upcase'] / med['tokio']:.2f}×" if med["tokio"] else "—"
             print(f"| {name} | {key} | " + " | ".join(cells) + f" | {ratio} |")
+    yardstick(chosen, results, servers)
+
+
+def yardstick(chosen, results, servers):
+    """Whether upcase-flood measures the server and not itself: its bulk
+    MB/s against the simplest bulk client's, same server, same run."""
+    names = {name for name, _, _ in chosen}
+    if not {"bulk ascii", "bulk-client"} <= names:
+        return
+    print("\nThe load generator against the simplest bulk client (`peers/src/bin/bulk-client.rs`), "
+          "same server, same run; medians of `mb_per_sec`:\n")
+    print("| server | upcase-flood (bulk ascii) | bulk-client | upcase-flood / bulk-client |")
+    print("|---|---|---|---|")
+    for sname in servers:
+        ours = statistics.median(r["mb_per_sec"] for r in results[("bulk ascii", sname)])
+        theirs = statistics.median(r["mb_per_sec"] for r in results[("bulk-client", sname)])
+        print(f"| {sname} | {ours:,.0f} | {theirs:,.0f} | {ours / theirs:.2f}× |")
 
 
 if __name__ == "__main__":

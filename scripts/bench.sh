@@ -3,9 +3,12 @@
 # 1. the codec alone (`cargo bench --bench codec`);
 # 2. upcase-server against its peers in peers/ (a tokio server, a plain
 #    thread-per-connection std server): ping-pong with 1, 16 and 128
-#    clients, pipelined bulk, connect churn, UDP ping-pong and flood, 5000
-#    idle connections. Every workload is run by upcase-flood, which checks
-#    every reply; servers are rotated within each repetition and pinned to
+#    clients, pipelined bulk (ASCII and Unicode), connect churn, UDP
+#    ping-pong and flood, 5000 idle connections. Every workload is run by
+#    upcase-flood, which checks every reply; the bulk rows are also run by
+#    the simplest verifying bulk client (peers/src/bin/bulk-client.rs), to
+#    show that upcase-flood measures the server and not itself. Servers
+#    are rotated within each repetition and pinned to
 #    CPU 0 with the load on CPU 1 (2+ CPUs); medians with min–max and
 #    same-run ratios against tokio.
 #

@@ -120,20 +120,78 @@ fn start_wrong_server() -> String {
 
 #[test]
 fn a_wrong_server_is_caught_and_the_exit_status_says_so() {
-    let address = start_wrong_server();
+    // Ping-pong, and pipelined, where whole batches are compared at once
+    // and only a batch that differs is checked line by line.
+    for mode in [&[][..], &["--pipeline", "32"], &["--pipeline", "4096"]] {
+        let address = start_wrong_server();
+        let mut args = vec![
+            "--tcp",
+            &address,
+            "--clients",
+            "2",
+            "--lines",
+            "100",
+            "--json",
+        ];
+        args.extend_from_slice(mode);
+        let output = flood(&args);
+        assert!(!output.status.success(), "{mode:?}");
+        let report = json_of(&output);
+        assert_eq!(report["mismatches"], 20, "{mode:?}");
+        assert_eq!(report["replies_ok"], 180, "{mode:?}");
+        assert_eq!(report["lost"], 0, "{mode:?}");
+    }
+}
+
+/// A server that answers every line right but never answers line 50 of
+/// a connection.
+fn start_server_that_skips_a_line() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(stream) = stream else { continue };
+            thread::spawn(move || {
+                let mut writer = &stream;
+                let reader = BufReader::new(&stream);
+                for (i, line) in reader.split(b'\n').enumerate() {
+                    let Ok(line) = line else { break };
+                    if i == 50 {
+                        continue;
+                    }
+                    let mut reply = reference_uppercase(&line);
+                    reply.push(b'\n');
+                    if writer.write_all(&reply).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn a_reply_missing_from_a_pipelined_stream_is_found() {
+    let address = start_server_that_skips_a_line();
     let output = flood(&[
         "--tcp",
         &address,
         "--clients",
-        "2",
+        "1",
         "--lines",
         "100",
+        "--pipeline",
+        "64",
         "--json",
     ]);
     assert!(!output.status.success());
     let report = json_of(&output);
-    assert_eq!(report["mismatches"], 20);
-    assert_eq!(report["replies_ok"], 180);
+    // Lines 0-49 are answered right; after the gap every reply is one line
+    // late, so each is a mismatch, and the last line is never answered.
+    assert_eq!(report["replies_ok"], 50);
+    assert_eq!(report["mismatches"], 49);
+    assert_eq!(report["lost"], 1);
 }
 
 #[test]

@@ -14,8 +14,9 @@
 //! any case by `--timeout`, after which clients stop and what is missing is
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
+use crate::payload::Text;
 use crate::report::{Report, Tally};
-use crate::{tcp, udp};
+use crate::{pipelined, tcp, udp};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -48,6 +49,8 @@ pub struct Options {
     pub duration: Option<Duration>,
     /// Lines in flight per client (1 = ping-pong).
     pub pipeline: usize,
+    /// What the lines say.
+    pub text: Text,
     /// A new TCP connection for every line.
     pub connect_per_line: bool,
     /// When a connection ends with a line unanswered, reconnect and send
@@ -72,6 +75,7 @@ impl Default for Options {
             line_bytes: 64,
             duration: None,
             pipeline: 1,
+            text: Text::Mixed,
             connect_per_line: false,
             reconnect: false,
             idle: 0,
@@ -132,12 +136,6 @@ impl RunState {
         }
     }
 
-    /// Whether line `seq` is within `--lines` (ignoring the clock): for
-    /// the lines of a batch after its first, whose time was checked.
-    pub fn within_count(&self, seq: u64) -> bool {
-        self.stop_sending_at.is_some() || seq < self.options.lines
-    }
-
     /// How long a read may wait now: the reply timeout, or less near the deadline.
     pub fn read_timeout(&self) -> Duration {
         let left = self.deadline.saturating_duration_since(Instant::now());
@@ -152,12 +150,17 @@ impl RunState {
     /// One more good reply arrived for the client keeping `tally`: counted
     /// for the progress bar, and as in the timed window if it still is.
     pub fn replied(&self, tally: &mut Tally) {
-        self.progress.fetch_add(1, Ordering::Relaxed);
+        self.replied_many(tally, 1);
+    }
+
+    /// [`RunState::replied`] for `lines` good replies at once.
+    pub fn replied_many(&self, tally: &mut Tally, lines: u64) {
+        self.progress.fetch_add(lines, Ordering::Relaxed);
         if self
             .stop_sending_at
             .is_none_or(|stop| Instant::now() < stop)
         {
-            tally.in_window += 1;
+            tally.in_window += lines;
         }
     }
 }
@@ -224,7 +227,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
 fn client(id: usize, run: &RunState) -> Tally {
     match run.options.target {
         Target::Tcp(addr) if run.options.connect_per_line => tcp::connect_per_line(id, addr, run),
-        Target::Tcp(addr) if run.options.pipeline > 1 => tcp::pipelined(id, addr, run),
+        Target::Tcp(addr) if run.options.pipeline > 1 => pipelined::pipelined(id, addr, run),
         Target::Tcp(addr) => tcp::ping_pong(id, addr, run),
         Target::Udp(addr) => udp::client(id, addr, run),
     }

@@ -12,6 +12,7 @@ mod compare;
 mod flood;
 mod lab;
 mod payload;
+mod pipelined;
 mod report;
 mod server_process;
 mod soak;
@@ -21,6 +22,7 @@ mod udp;
 
 use compare::CompareOptions;
 use flood::{Options, Target};
+use payload::Text;
 
 /// upcase-flood: floods an upcase server with concurrent clients and
 /// checks every reply byte for byte.
@@ -102,6 +104,10 @@ struct FloodArgs {
     #[arg(long, value_name = "K", default_value_t = 1,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pipeline: usize,
+    /// What the lines say: `mixed` exercises the server's full Unicode
+    /// path, `ascii` its fast path (and matches the simplest bulk client).
+    #[arg(long, value_enum, default_value_t = Text::Mixed)]
+    text: Text,
     /// Open a new TCP connection for every line.
     #[arg(long, conflicts_with_all = ["pipeline", "udp"])]
     connect_per_line: bool,
@@ -157,6 +163,7 @@ impl FloodArgs {
             line_bytes: self.line_bytes,
             duration,
             pipeline: self.pipeline,
+            text: self.text,
             connect_per_line: self.connect_per_line,
             reconnect: self.reconnect,
             idle: self.idle,

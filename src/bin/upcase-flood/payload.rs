@@ -10,8 +10,28 @@
 
 use std::collections::HashMap;
 
-/// Filler text, cycled to reach the requested length.
-const FILLER: &str = "upcase straße ﬁne ŉ αβγ δ the quick brown fox ";
+/// What the lines say after their tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Text {
+    /// ASCII mixed with characters whose uppercase has another length
+    /// (`ß` -> `SS`, `ﬁ` -> `FI`, `ŉ` -> `ʼN`) and Greek: the server's full
+    /// Unicode path.
+    #[default]
+    Mixed,
+    /// ASCII only: the server's fast path, and the same work per byte as
+    /// the simplest bulk client's.
+    Ascii,
+}
+
+impl Text {
+    /// Filler text, cycled to reach the requested length.
+    fn filler(self) -> &'static str {
+        match self {
+            Text::Mixed => "upcase straße ﬁne ŉ αβγ δ the quick brown fox ",
+            Text::Ascii => "upcase the quick brown fox jumps over the lazy dog 0123456789 ",
+        }
+    }
+}
 
 /// Makes one client's lines and their expected replies without
 /// allocating per line: the filler after the tag, and its uppercase, are
@@ -19,6 +39,7 @@ const FILLER: &str = "upcase straße ﬁne ŉ αβγ δ the quick brown fox ";
 pub struct LineMaker {
     client: usize,
     len: usize,
+    text: Text,
     fillers: HashMap<usize, (Vec<u8>, Vec<u8>)>,
     /// The filler room of the previous line: it changes only when the
     /// sequence number gains a digit, so the map is rarely consulted.
@@ -28,11 +49,13 @@ pub struct LineMaker {
 }
 
 impl LineMaker {
-    /// Lines of about `len` bytes (newline included) for client `client`.
-    pub fn new(client: usize, len: usize) -> LineMaker {
+    /// Lines of about `len` bytes (newline included) of `text` for
+    /// client `client`.
+    pub fn new(client: usize, len: usize, text: Text) -> LineMaker {
         LineMaker {
             client,
             len,
+            text,
             fillers: HashMap::new(),
             last_room: usize::MAX,
             line: Vec::with_capacity(len + 32),
@@ -51,7 +74,7 @@ impl LineMaker {
         if room != self.last_room {
             self.fillers
                 .entry(room)
-                .or_insert_with(|| filler_of_length(room));
+                .or_insert_with(|| filler_of_length(self.text, room));
             self.last_room = room;
         }
         let Some((filler, upper)) = self.fillers.get(&room) else {
@@ -99,9 +122,9 @@ pub fn expected_uppercase(input: &[u8], out: &mut Vec<u8>) {
 }
 
 /// Filler of at most `room` bytes plus `\n`, and its uppercase.
-fn filler_of_length(room: usize) -> (Vec<u8>, Vec<u8>) {
+fn filler_of_length(kind: Text, room: usize) -> (Vec<u8>, Vec<u8>) {
     let mut text = String::new();
-    for c in FILLER.chars().cycle() {
+    for c in kind.filler().chars().cycle() {
         if text.len() + c.len_utf8() > room {
             break;
         }
@@ -142,7 +165,7 @@ mod tests {
     #[test]
     fn lines_have_the_requested_length_and_one_newline() {
         for len in [20, 64, 128, 1000] {
-            let mut maker = LineMaker::new(3, len);
+            let mut maker = LineMaker::new(3, len, Text::Mixed);
             let (line, _) = maker.make(42);
             assert!(
                 line.len() <= len && line.len() + 4 > len,
@@ -152,12 +175,12 @@ mod tests {
             assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
             assert!(line.ends_with(b"\n"));
         }
-        assert_eq!(LineMaker::new(1, 0).make(7).0, b"c1 s7 \n");
+        assert_eq!(LineMaker::new(1, 0, Text::Ascii).make(7).0, b"c1 s7 \n");
     }
 
     #[test]
     fn expected_replies_are_the_standard_uppercase() {
-        let mut maker = LineMaker::new(12, 64);
+        let mut maker = LineMaker::new(12, 64, Text::Mixed);
         for seq in [0, 9, 10, 345, 1_000_000] {
             let (line, expected) = maker.make(seq);
             let text = std::str::from_utf8(line).unwrap();

@@ -82,6 +82,13 @@ impl Tally {
         }
     }
 
+    /// Records `lines` replies that were all right and waited `micros`
+    /// (a pipelined batch checked at once).
+    pub fn ok_many(&mut self, lines: u64, micros: u64) {
+        self.ok += lines;
+        self.latency.saturating_record_n(micros.max(1), lines);
+    }
+
     /// Adds another client's tally to this one.
     pub fn merge(&mut self, other: Tally) {
         self.sent += other.sent;

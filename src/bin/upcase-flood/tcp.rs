@@ -3,7 +3,7 @@
 use crate::flood::{describe, RunState, REPLY_TIMEOUT};
 use crate::payload::LineMaker;
 use crate::report::Tally;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Instant;
@@ -76,7 +76,7 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         return tally;
     };
     let mut reply = Vec::new();
-    let mut lines = LineMaker::new(id, run.options.line_bytes);
+    let mut lines = LineMaker::new(id, run.options.line_bytes, run.options.text);
     let mut seq = 0;
     let mut resending = false;
     while run.should_send(seq) {
@@ -151,142 +151,12 @@ fn reconnect(addr: SocketAddr, run: &RunState) -> Option<TcpStream> {
     None
 }
 
-/// Up to `--pipeline` lines in flight: a writer thread sends while this
-/// thread reads and checks the replies in order.
-pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
-    let mut tally = Tally::new();
-    let Some(stream) = connect(id, addr, &mut tally) else {
-        return tally;
-    };
-    // The window: batches of lines in flight, (first sequence number, how
-    // many, when queued). Batching keeps the hand-off between the two
-    // threads off the per-line cost.
-    let batch = batch_size(run.options.pipeline);
-    let (window, sent) = crossbeam_channel::bounded::<Batch>((run.options.pipeline / batch).max(1));
-    let (replies_result, writer_result) = thread::scope(|scope| {
-        let writer = scope.spawn(|| send_all(id, &stream, run, window));
-        let replies = read_replies(id, &stream, run, sent, &mut tally);
-        (replies, writer.join())
-    });
-    match writer_result {
-        Ok(Ok((lines, bytes))) => {
-            tally.sent += lines;
-            tally.bytes += bytes;
-        }
-        Ok(Err((lines, bytes, error))) => {
-            tally.sent += lines;
-            tally.bytes += bytes;
-            tally.error(describe(id, "send", &error));
-        }
-        Err(_) => tally.error(format!("client {id}: the sending thread panicked")),
-    }
-    let answered = tally.ok + tally.mismatches;
-    tally.lost += tally.sent.saturating_sub(answered);
-    if let Err(error) = replies_result {
-        tally.error(describe(id, "waiting for a reply", &error));
-    }
-    tally
-}
-
-type SendOutcome = Result<(u64, u64), (u64, u64, io::Error)>;
-
-/// Lines handed from the writer to the reader together: (first sequence
-/// number, count, time the first was queued).
-type Batch = (u64, u64, Instant);
-
-/// Lines per batch: up to 32, and at most a quarter of the window so that
-/// the window still holds several batches.
-fn batch_size(pipeline: usize) -> usize {
-    (pipeline / 4).clamp(1, 32)
-}
-
-fn send_all(
-    id: usize,
-    stream: &TcpStream,
-    run: &RunState,
-    window: crossbeam_channel::Sender<Batch>,
-) -> SendOutcome {
-    let mut out = BufWriter::with_capacity(64 * 1024, stream);
-    let mut lines = LineMaker::new(id, run.options.line_bytes);
-    let batch = batch_size(run.options.pipeline) as u64;
-    let (mut seq, mut bytes) = (0u64, 0u64);
-    let mut result = Ok(());
-    'sending: while run.should_send(seq) {
-        if window.is_full() {
-            // The window is full: the replies we wait for must be on the wire.
-            if let Err(error) = out.flush() {
-                result = Err(error);
-                break;
-            }
-        }
-        let first = seq;
-        let mut count = 0;
-        while count < batch && (count == 0 || run.within_count(seq)) {
-            let (line, _) = lines.make(seq);
-            if let Err(error) = out.write_all(line) {
-                result = Err(error);
-                break 'sending;
-            }
-            seq += 1;
-            count += 1;
-            bytes += line.len() as u64;
-        }
-        if window.send((first, count, Instant::now())).is_err() {
-            break; // the reader stopped
-        }
-    }
-    let result = result.and_then(|()| out.flush());
-    let _ = stream.shutdown(Shutdown::Write);
-    match result {
-        Ok(()) => Ok((seq, bytes)),
-        Err(error) => Err((seq, bytes, error)),
-    }
-}
-
-fn read_replies(
-    id: usize,
-    stream: &TcpStream,
-    run: &RunState,
-    sent: crossbeam_channel::Receiver<Batch>,
-    tally: &mut Tally,
-) -> io::Result<()> {
-    let mut reader = BufReader::with_capacity(64 * 1024, stream);
-    let mut reply = Vec::new();
-    let mut lines = LineMaker::new(id, run.options.line_bytes);
-    let batches = sent.iter();
-    let lines_of =
-        |(first, count, queued): Batch| (first..first + count).map(move |seq| (seq, queued));
-    let mut now = Instant::now();
-    for (count, (seq, queued)) in batches.flat_map(lines_of).enumerate() {
-        let (_, want) = lines.make(seq);
-        // A system call per line would cost more than the line: refresh
-        // the timeout (which shrinks near the deadline) every 256 lines,
-        // and read the clock every 32.
-        if count % 256 == 0 {
-            stream.set_read_timeout(Some(run.read_timeout()))?;
-        }
-        if count % 32 == 0 {
-            now = Instant::now();
-        }
-        if !read_reply(&mut reader, &mut reply, want.len() + 1)? {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the server closed the connection",
-            ));
-        }
-        let waited = now.saturating_duration_since(queued);
-        tally.check(&reply, want, waited.as_micros() as u64);
-        run.replied(tally);
-    }
-    Ok(())
-}
-
 /// A fresh connection per line: connect, send, half-close, read the reply.
 /// Measures connection set-up and tear-down as much as the line itself.
 pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let mut reply = Vec::new();
-    let mut lines = LineMaker::new(id, run.options.line_bytes);
+    let mut lines = LineMaker::new(id, run.options.line_bytes, run.options.text);
     let mut seq = 0;
     while run.should_send(seq) {
         let (line, want) = lines.make(seq);

@@ -67,7 +67,7 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::with_capacity(window);
     let mut buf = vec![0u8; 65536];
     let mut highest_seen: Option<u64> = None;
-    let mut lines = LineMaker::new(id, run.options.line_bytes);
+    let mut lines = LineMaker::new(id, run.options.line_bytes, run.options.text);
     let mut seq = 0;
     loop {
         while holding_slots(&in_flight) < window && run.should_send(seq) {

@@ -8,7 +8,7 @@
 //! ranked by its throughput. Its points are drawn apart and labelled, and
 //! the sentences compare only models that served every client.
 
-use super::{ModelResults, Ping, Plan, WORKERS};
+use super::{ModelResults, Ping, Plan, PIPELINED_LINES, WORKERS};
 use crate::report::Report;
 use crate::transports::TransportCost;
 
@@ -225,10 +225,11 @@ fn throughput_and_memory(results: &[ModelResults]) -> Section {
     }
     Section {
         title: "Throughput, connection set-up and memory".into(),
-        intro: "One client keeps 256 lines of 128 bytes in flight (pipelined MB/s); one client \
-                opens a new connection for every line (connections/s); the server's memory \
-                growth divided by the idle connections it holds."
-            .into(),
+        intro: format!(
+            "One client keeps {PIPELINED_LINES} lines of 128 bytes in flight (pipelined MB/s); \
+             one client opens a new connection for every line (connections/s); the server's \
+             memory growth divided by the idle connections it holds."
+        ),
         charts: vec![],
         table: Table {
             header: vec![

@@ -21,6 +21,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use upcase::config::Model;
 
+/// Lines one client keeps in flight for the throughput column: enough
+/// (512 KiB of 128-byte lines) that the client never waits on a round
+/// trip, so the column measures the server.
+pub const PIPELINED_LINES: usize = 4096;
+
 /// What `compare` does.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -224,7 +229,7 @@ fn measure_throughput(
     let pipelined = flood_or_fail(Options {
         target: tcp,
         clients: 1,
-        pipeline: 256,
+        pipeline: PIPELINED_LINES,
         line_bytes: 128,
         duration: Some(plan.timed),
         timeout: bounded(plan.timed),
