@@ -161,15 +161,19 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     while run.should_send(seq) {
         let (line, want) = lines.make(seq);
         let started = Instant::now();
-        let Some(mut stream) = connect(id, addr, &mut tally) else {
-            break;
+        let stream = match connect_from(addr, source_for(addr, id, seq), run) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tally.error(describe(id, "connect", &error));
+                break;
+            }
         };
+        let mut stream = stream;
         tally.sent += 1;
         tally.bytes += line.len() as u64;
         let exchange = stream
             .write_all(line)
             .and_then(|()| stream.shutdown(Shutdown::Write))
-            .and_then(|()| stream.set_read_timeout(Some(run.read_timeout())))
             .and_then(|()| {
                 reply.clear();
                 (&mut stream)
@@ -184,4 +188,52 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         seq += 1;
     }
     tally
+}
+
+/// Distinct loopback source addresses the connect-per-line clients use
+/// in turn (127.0.1.0 up to 127.0.1.255, then 127.0.2.0 ...).
+const LOOPBACK_SOURCES: u32 = 1024;
+
+/// The address a connect-per-line client binds before connecting: on
+/// loopback, one of [`LOOPBACK_SOURCES`] addresses in turn; elsewhere
+/// none (the kernel's choice).
+///
+/// Why: the client closes first, so each connection leaves a TIME_WAIT
+/// socket behind on the client's side; from one source address, tens of
+/// thousands of them crowd the ephemeral ports, and `perf` showed the
+/// client spending half its time in the kernel's port search
+/// (`__inet_hash_connect`), the same ~14k connections/s whatever the
+/// server. Many sources is also what real connection churn looks like.
+fn source_for(addr: SocketAddr, client: usize, seq: u64) -> Option<SocketAddr> {
+    let SocketAddr::V4(v4) = addr else {
+        return None;
+    };
+    if !v4.ip().is_loopback() {
+        return None;
+    }
+    let index = (client as u64).wrapping_mul(7919).wrapping_add(seq) % u64::from(LOOPBACK_SOURCES);
+    let host = u32::from(std::net::Ipv4Addr::new(127, 0, 1, 0)) + index as u32;
+    Some(SocketAddr::from((std::net::Ipv4Addr::from(host), 0)))
+}
+
+/// A blocking connection from `source` (if any) to `addr`, its reads and
+/// writes (and so the connect itself) bounded by the run's timeout.
+fn connect_from(
+    addr: SocketAddr,
+    source: Option<SocketAddr>,
+    run: &RunState,
+) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    let timeout = Some(run.read_timeout());
+    socket.set_read_timeout(timeout)?;
+    socket.set_write_timeout(timeout)?;
+    if let Some(source) = source {
+        socket.bind(&source.into())?;
+    }
+    socket.connect(&addr.into())?;
+    Ok(socket.into())
 }
