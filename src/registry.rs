@@ -54,7 +54,7 @@ pub struct Connection {
     key: usize,
     id: u64,
     stream: Arc<TcpStream>,
-    peer: Option<SocketAddr>,
+    peer: SocketAddr,
     registry: Arc<Registry>,
 }
 
@@ -77,23 +77,24 @@ impl Registry {
 
     /// Admits a new connection, or hands it back with the reason when a
     /// limit is reached.
-    pub fn admit(self: &Arc<Self>, stream: TcpStream) -> Result<Connection, (TcpStream, Refusal)> {
+    pub fn admit(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> Result<Connection, (TcpStream, Refusal)> {
         let mut state = lock(&self.state);
         if state.open.len() >= self.max_connections {
             return Err((stream, Refusal::TooMany));
         }
-        let peer = stream.peer_addr().ok();
-        if let Some(ip) = peer.map(|peer| peer.ip()) {
-            let from_ip = state.per_ip.entry(ip).or_insert(0);
-            if self
-                .max_per_ip
-                .for_address(ip)
-                .is_some_and(|max| *from_ip >= max)
-            {
-                return Err((stream, Refusal::TooManyFromAddress));
-            }
-            *from_ip += 1;
+        let from_ip = state.per_ip.entry(peer.ip()).or_insert(0);
+        if self
+            .max_per_ip
+            .for_address(peer.ip())
+            .is_some_and(|max| *from_ip >= max)
+        {
+            return Err((stream, Refusal::TooManyFromAddress));
         }
+        *from_ip += 1;
         if let Some(half) = state.closing {
             // Best effort: the socket may already be closed by the peer.
             let _ = stream.shutdown(half);
@@ -148,15 +149,13 @@ impl Registry {
         true
     }
 
-    fn remove(&self, key: usize, peer: Option<SocketAddr>) {
+    fn remove(&self, key: usize, peer: SocketAddr) {
         let mut state = lock(&self.state);
         state.open.remove(key);
-        if let Some(ip) = peer.map(|peer| peer.ip()) {
-            if let Some(from_ip) = state.per_ip.get_mut(&ip) {
-                *from_ip -= 1;
-                if *from_ip == 0 {
-                    state.per_ip.remove(&ip);
-                }
+        if let Some(from_ip) = state.per_ip.get_mut(&peer.ip()) {
+            *from_ip -= 1;
+            if *from_ip == 0 {
+                state.per_ip.remove(&peer.ip());
             }
         }
         if state.open.is_empty() {
@@ -177,8 +176,8 @@ impl Connection {
         self.id
     }
 
-    /// The client's address, for log lines (`None` if it had already gone).
-    pub fn peer(&self) -> Option<SocketAddr> {
+    /// The client's address, as `accept` reported it.
+    pub fn peer(&self) -> SocketAddr {
         self.peer
     }
 }
@@ -191,10 +190,7 @@ impl Drop for Connection {
 
 impl fmt::Display for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.peer {
-            Some(peer) => write!(f, "{peer}"),
-            None => write!(f, "connection #{}", self.key),
-        }
+        write!(f, "{}", self.peer)
     }
 }
 
@@ -203,33 +199,35 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn connect(listener: &TcpListener) -> TcpStream {
+    /// Connects to `listener` and asks `registry` to admit the connection.
+    fn admit(
+        registry: &Arc<Registry>,
+        listener: &TcpListener,
+    ) -> Result<Connection, (TcpStream, Refusal)> {
         let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        listener.accept().unwrap().0
+        let (stream, peer) = listener.accept().unwrap();
+        registry.admit(stream, peer)
     }
 
     #[test]
     fn limits_apply_in_total_and_per_address_and_free_up_on_drop() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let registry = Registry::new(3, PerIpLimit::set(2));
-        let first = registry.admit(connect(&listener)).ok().unwrap();
-        let _second = registry.admit(connect(&listener)).ok().unwrap();
-        let refused = registry.admit(connect(&listener)).err().unwrap().1;
+        let first = admit(&registry, &listener).ok().unwrap();
+        let _second = admit(&registry, &listener).ok().unwrap();
+        let refused = admit(&registry, &listener).err().unwrap().1;
         assert_eq!(refused, Refusal::TooManyFromAddress);
         drop(first);
         assert_eq!(registry.open_count(), 1);
-        assert!(registry.admit(connect(&listener)).is_ok());
+        assert!(admit(&registry, &listener).is_ok());
 
         let total = Registry::new(1, PerIpLimit::set(0));
         let exempt = Registry::new(5, PerIpLimit::default());
         assert!(
-            exempt.admit(connect(&listener)).is_ok(),
+            admit(&exempt, &listener).is_ok(),
             "loopback is exempt from the default per-address limit"
         );
-        let _only = total.admit(connect(&listener)).ok().unwrap();
-        assert_eq!(
-            total.admit(connect(&listener)).err().unwrap().1,
-            Refusal::TooMany
-        );
+        let _only = admit(&total, &listener).ok().unwrap();
+        assert_eq!(admit(&total, &listener).err().unwrap().1, Refusal::TooMany);
     }
 }

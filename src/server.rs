@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! run(tcp, udp, config, shutdown)
-//!   ├─ thread "tcp": models::run  (acceptor + the model's threads)
+//!   ├─ thread "tcp": models::run  (the model's acceptor and threads)
 //!   ├─ thread "udp": UdpService::run
 //!   ├─ thread "admin" (with --admin): /metrics, /stats.json, the live page
 //!   └─ this thread: waits for the trigger, then

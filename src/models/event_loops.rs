@@ -2,22 +2,27 @@
 //! on a readiness poller instead of blocking on them.
 //!
 //! ```text
-//!                      (crossbeam channel)
-//! acceptor ----------> event loop 1: poller { A, C, E ... } -> serve whichever is ready
-//!     \--------------> event loop 2: poller { B, D, F ... } -> serve whichever is ready
+//!              listening socket (watched by every loop's poller)
+//!             /                                  \
+//! event loop 1: accept -> poller { A, C, E ... }   event loop 2: accept -> poller { B, D ... }
+//!               serve whichever is ready                        serve whichever is ready
 //! ```
 //!
 //! Each worker runs an event loop over its own poller (the memcached /
-//! Netty shape). A connection is served only while it has input it can
-//! process; when a read would block it is parked on the poller and the
-//! worker moves on. So thousands of idle clients hold no thread, and a
-//! ping-pong line costs no hand-off between threads: the worker that is
-//! woken by the poller is the one that answers.
+//! Netty / nginx shape). A connection is served only while it has input it
+//! can process; when a read would block it is parked on the poller and the
+//! worker moves on. So thousands of idle clients hold no thread, and a line
+//! costs no hand-off between threads: the worker the poller wakes is the
+//! one that answers.
 //!
-//! New connections still arrive over one bounded crossbeam channel. The
-//! acceptor sends, then wakes the next event loop in turn; any loop may
-//! take the connection (a busy one picks new connections up between
-//! turns), and from then on that loop alone owns it.
+//! Every loop also watches the listening socket and accepts for itself:
+//! the connection is served by the thread that accepted it, from its first
+//! line. (An acceptor thread handing connections over a channel, as
+//! `fixed-pool` does, cost two context switches per connection: `perf`
+//! put a fifth of the server's time under connection churn in
+//! `finish_task_switch`.) All loops are woken by a new connection and race
+//! to accept it; an idle loop wakes first, so connections go to whoever is
+//! free.
 //!
 //! Each loop runs on a named thread (`event-loop-N`) under a supervisor: a
 //! panic anywhere in the loop (a panic in one connection's handler is
@@ -29,12 +34,11 @@ use crate::busy_poll::BusyPoll;
 use crate::context::Context;
 use crate::poller::{Poller, WAKE};
 use crate::registry::Connection;
-use crate::tcp::acceptor::{self, Accepting};
+use crate::tcp::acceptor::{self, Accepted, Acceptor};
 use crate::tcp::evented::{EventedConnection, Scratch, Wait};
 use crate::tcp::session::Ending;
 use crate::tcp::ConnectionEnd;
 use crate::thread_pool::{panic_message, run_catching_panics};
-use crossbeam_channel::{Receiver, TryRecvError};
 use mio::{Events, Interest, Token};
 use slab::Slab;
 use std::io;
@@ -45,62 +49,42 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// Connections that may wait in the channel for a worker to take them.
-const QUEUE: usize = 1024;
-
 /// How soon a draining connection is looked at again while it waits for
 /// its last replies to be acknowledged.
 const ACK_RECHECK: Duration = Duration::from_millis(5);
 
-/// Serves with `--workers` event loops.
+/// The listening socket's token on every loop's poller.
+const LISTENER: Token = Token(usize::MAX - 1);
+
+/// Serves with `--workers` event loops, each accepting for itself, until
+/// shutdown; returns once every loop has closed its last connection.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let listener = Arc::new(listener);
     let workers = ctx.config.workers.max(1);
-    let (sender, receiver) = crossbeam_channel::bounded(QUEUE);
     let mut loops = Vec::with_capacity(workers);
     let mut started = Ok(());
     for id in 0..workers {
-        match EventLoop::start(id, receiver.clone(), &ctx) {
-            Ok(running) => loops.push(running),
+        match EventLoop::start(id, Arc::clone(&listener), &ctx) {
+            Ok(thread) => loops.push(thread),
             Err(error) => {
                 started = Err(io::Error::new(
                     error.kind(),
                     format!("cannot start event loop {id} of {workers}: {error}"),
                 ));
+                // The loops already started must end too.
+                ctx.shutdown.trigger();
                 break;
             }
         }
     }
-    let result = started.and_then(|()| {
-        let mut next = 0;
-        acceptor::accept_loop(&listener, &ctx, Accepting::Polled, |connection| {
-            if ctx
-                .shutdown
-                .send_unless_triggered(&sender, connection)
-                .is_err()
-            {
-                log::debug!("shutting down: a queued connection was closed unserved");
-                return;
-            }
-            let _ = loops[next].waker.wake();
-            next = (next + 1) % loops.len();
-        })
-    });
-    // Closing the channel tells the event loops no more connections come
-    // (also when start-up failed half-way: the loops started must end).
-    drop(sender);
-    for running in loops {
-        let _ = running.waker.wake();
-        if running.thread.join().is_err() {
+    ctx.shutdown.wait();
+    for thread in loops {
+        if thread.join().is_err() {
             log::error!("an event loop's supervisor panicked");
         }
     }
-    result
-}
-
-/// A started event loop: its thread and the handle that wakes it.
-struct RunningLoop {
-    thread: JoinHandle<()>,
-    waker: Arc<mio::Waker>,
+    started
 }
 
 /// One worker's loop: wait for readiness, serve what is ready, repeat.
@@ -110,7 +94,13 @@ struct EventLoop {
     /// `event loop N`, for log lines.
     name: String,
     poller: Poller,
-    incoming: Receiver<Connection>,
+    /// The listening socket, shared by every loop.
+    listener: Arc<TcpListener>,
+    /// Whether this loop still accepts (until shutdown).
+    accepting: bool,
+    acceptor: Acceptor,
+    /// Out of descriptors or memory: accept again at this time.
+    accept_again_at: Option<Instant>,
     connections: Slab<EventedConnection>,
     /// Connections to serve again without waiting for an event.
     again: Vec<usize>,
@@ -129,11 +119,11 @@ impl EventLoop {
     /// Creates the loop's poller and starts it on a thread of its own.
     fn start(
         id: usize,
-        incoming: Receiver<Connection>,
+        listener: Arc<TcpListener>,
         ctx: &Arc<Context>,
-    ) -> io::Result<RunningLoop> {
+    ) -> io::Result<JoinHandle<()>> {
         let poller = Poller::woken_by(&ctx.shutdown)?;
-        let waker = poller.waker();
+        poller.watch(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
         // A tenth of the idle timeout keeps expiry within 10% of the
         // setting; at most a second, which also bounds how late a worker
         // notices shutdown if a wake-up were ever lost.
@@ -146,7 +136,10 @@ impl EventLoop {
             id,
             name: format!("event loop {id}"),
             poller,
-            incoming,
+            listener,
+            accepting: true,
+            acceptor: Acceptor::new(),
+            accept_again_at: None,
             connections: Slab::new(),
             again: Vec::new(),
             awaiting_acks: Vec::new(),
@@ -155,10 +148,9 @@ impl EventLoop {
             tick,
             busy: BusyPoll::new(ctx.config.busy_poll),
         };
-        let thread = thread::Builder::new()
+        thread::Builder::new()
             .name(format!("event-loop-{id}"))
-            .spawn(move || event_loop.supervise())?;
-        Ok(RunningLoop { thread, waker })
+            .spawn(move || event_loop.supervise())
     }
 
     /// Runs the loop; after a panic, closes its connections and runs it again.
@@ -196,9 +188,15 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         let mut next_timer_check = Instant::now() + self.tick;
         let mut shutdown_seen = false;
+        // Connections may have queued before the listener was watched (or
+        // while a panicked loop restarted); no new edge would report them.
+        self.accept();
         loop {
-            let acceptor_gone = self.take_new_connections();
-            if acceptor_gone && self.connections.is_empty() {
+            if self.accepting && self.ctx.shutdown.is_triggered() {
+                self.accepting = false;
+                self.poller.forget(self.listener.as_raw_fd());
+            }
+            if !self.accepting && self.connections.is_empty() {
                 break;
             }
             if let Err(error) = self.wait(&mut events) {
@@ -213,7 +211,11 @@ impl EventLoop {
             self.ctx.activity.woke(self.id, events.iter().count());
             for event in events.iter() {
                 if event.token() == WAKE {
-                    continue; // new connections or shutdown: seen at the top
+                    continue; // shutdown: seen at the top
+                }
+                if event.token() == LISTENER {
+                    self.accept();
+                    continue;
                 }
                 let key = event.token().0;
                 if event.is_read_closed() {
@@ -235,6 +237,9 @@ impl EventLoop {
                 self.serve(key);
             }
             let now = Instant::now();
+            if self.accept_again_at.is_some_and(|at| now >= at) {
+                self.accept();
+            }
             if now >= next_timer_check {
                 self.check_timers(now);
                 next_timer_check = now + self.tick;
@@ -272,15 +277,20 @@ impl EventLoop {
         self.busy.sleep(|| poller.poll(events, Some(tick)))
     }
 
-    /// Moves connections waiting in the channel onto this worker's poller.
-    /// Returns whether the acceptor has gone (the channel is closed and empty).
-    fn take_new_connections(&mut self) -> bool {
-        loop {
-            match self.incoming.try_recv() {
-                Ok(connection) => self.adopt(connection),
-                Err(TryRecvError::Empty) => return false,
-                Err(TryRecvError::Disconnected) => return true,
-            }
+    /// Accepts every connection waiting on the listener (other loops may
+    /// take some first) and parks each on this loop's poller.
+    fn accept(&mut self) {
+        self.accept_again_at = None;
+        if !self.accepting {
+            return;
+        }
+        let (listener, ctx) = (Arc::clone(&self.listener), Arc::clone(&self.ctx));
+        let mut acceptor = std::mem::take(&mut self.acceptor);
+        let accepted =
+            acceptor.accept_ready(&listener, &ctx, &mut |connection| self.adopt(connection));
+        self.acceptor = acceptor;
+        if accepted == Accepted::OutOfResources {
+            self.accept_again_at = Some(Instant::now() + acceptor::BACKOFF);
         }
     }
 

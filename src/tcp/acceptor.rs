@@ -10,9 +10,12 @@
 //!   `accept()` sleeps in the kernel until a client arrives. Shutdown wakes
 //!   it by shutting the listening socket down, which makes a blocked
 //!   `accept` fail at once;
-//! - **polled** (`pool`, `thread-per-connection`): the listener is
-//!   non-blocking and waited on with a poller, which the shutdown signal
-//!   wakes.
+//! - **polled** (`thread-per-connection`): the listener is non-blocking
+//!   and waited on with a poller, which the shutdown signal wakes.
+//!
+//! `pool`'s event loops watch the listener on their own pollers and call
+//! [`Acceptor::accept_ready`] themselves, so a new connection is served by
+//! the thread that accepted it, with no hand-off.
 //!
 //! Running out of file descriptors (EMFILE) is logged and retried after a
 //! short back-off: the listener stays readable while the queue holds
@@ -27,7 +30,7 @@ use crate::shutdown::lock;
 use crate::throttle::LogThrottle;
 use mio::{Events, Interest, Token};
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,15 +57,10 @@ pub fn accept_loop(
     accepting: Accepting,
     mut hand_over: impl FnMut(Connection),
 ) -> io::Result<()> {
-    let mut acceptor = Acceptor {
-        ctx,
-        refused_log: LogThrottle::new(Duration::from_secs(1)),
-        starved_log: LogThrottle::new(Duration::from_secs(1)),
-        starved: false,
-    };
+    let mut acceptor = Acceptor::new();
     match accepting {
-        Accepting::Blocking => accept_blocking(listener, &mut acceptor, &mut hand_over),
-        Accepting::Polled => accept_polled(listener, &mut acceptor, &mut hand_over),
+        Accepting::Blocking => accept_blocking(listener, ctx, &mut acceptor, &mut hand_over),
+        Accepting::Polled => accept_polled(listener, ctx, &mut acceptor, &mut hand_over),
     }
 }
 
@@ -71,19 +69,22 @@ pub fn accept_loop(
 /// while this loop runs, so it never touches a socket we have let go).
 fn accept_blocking(
     listener: &TcpListener,
+    ctx: &Context,
     acceptor: &mut Acceptor,
     hand_over: &mut impl FnMut(Connection),
 ) -> io::Result<()> {
     listener.set_nonblocking(false)?;
     let handle = Arc::new(Mutex::new(Some(listener.try_clone()?)));
     let for_hook = Arc::clone(&handle);
-    acceptor.ctx.shutdown.on_trigger(move || {
+    ctx.shutdown.on_trigger(move || {
         if let Some(listener) = lock(&for_hook).take() {
             // SAFETY: shutdown(2) on a descriptor this handle owns.
             unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
         }
     });
-    acceptor.accept_ready(listener, hand_over);
+    while acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources {
+        ctx.shutdown.sleep(BACKOFF);
+    }
     drop(lock(&handle).take());
     Ok(())
 }
@@ -91,10 +92,10 @@ fn accept_blocking(
 /// A non-blocking listener, waited on with a poller the shutdown wakes.
 fn accept_polled(
     listener: &TcpListener,
+    ctx: &Context,
     acceptor: &mut Acceptor,
     hand_over: &mut impl FnMut(Connection),
 ) -> io::Result<()> {
-    let ctx = acceptor.ctx;
     listener.set_nonblocking(true)?;
     let mut poller = Poller::woken_by(&ctx.shutdown)?;
     let fd = listener.as_raw_fd();
@@ -103,7 +104,10 @@ fn accept_polled(
     let result = loop {
         // Accept first: the listener is edge-triggered, so connections
         // queued before the last wake-up must be taken without waiting.
-        acceptor.accept_ready(listener, hand_over);
+        if acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources {
+            ctx.shutdown.sleep(BACKOFF);
+            continue;
+        }
         if ctx.shutdown.is_triggered() {
             break Ok(());
         }
@@ -118,60 +122,99 @@ fn accept_polled(
     result
 }
 
-struct Acceptor<'a> {
-    ctx: &'a Context,
+/// How an [`Acceptor::accept_ready`] call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// Nobody else is waiting (or shutdown has begun).
+    AllWaiting,
+    /// The process or system is out of descriptors or memory: try again
+    /// after [`BACKOFF`] (the failure is logged, throttled).
+    OutOfResources,
+}
+
+/// Accepts and admits connections, and logs refusals and exhaustion
+/// without flooding the log.
+pub struct Acceptor {
     refused_log: LogThrottle,
     starved_log: LogThrottle,
     /// Whether the last accept failed for lack of resources.
     starved: bool,
 }
 
-impl Acceptor<'_> {
+impl Default for Acceptor {
+    fn default() -> Self {
+        Acceptor::new()
+    }
+}
+
+impl Acceptor {
+    /// An acceptor with fresh log throttles.
+    pub fn new() -> Acceptor {
+        Acceptor {
+            refused_log: LogThrottle::new(Duration::from_secs(1)),
+            starved_log: LogThrottle::new(Duration::from_secs(1)),
+            starved: false,
+        }
+    }
+
     /// Accepts every connection waiting in the queue (a blocking listener:
-    /// every connection, until shutdown).
-    fn accept_ready(&mut self, listener: &TcpListener, hand_over: &mut impl FnMut(Connection)) {
-        while !self.ctx.shutdown.is_triggered() {
+    /// every connection, until shutdown), handing each admitted one to
+    /// `hand_over`.
+    pub fn accept_ready(
+        &mut self,
+        listener: &TcpListener,
+        ctx: &Context,
+        hand_over: &mut impl FnMut(Connection),
+    ) -> Accepted {
+        while !ctx.shutdown.is_triggered() {
             match listener.accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     if std::mem::take(&mut self.starved) {
                         log::info!("accepting connections again");
                     }
-                    self.admit(stream, hand_over);
+                    self.admit(stream, peer, ctx, hand_over);
                 }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 // The blocking accept woken by shutdown (EINVAL).
-                Err(_) if self.ctx.shutdown.is_triggered() => return,
-                Err(error) if is_out_of_resources(&error) => self.back_off(&error),
+                Err(_) if ctx.shutdown.is_triggered() => break,
+                Err(error) if is_out_of_resources(&error) => {
+                    self.starved(&error);
+                    return Accepted::OutOfResources;
+                }
                 // The client gave up while queued (ECONNABORTED) and the like.
                 Err(error) => log::debug!("accept failed: {error}"),
             }
         }
+        Accepted::AllWaiting
     }
 
-    fn admit(&mut self, stream: TcpStream, hand_over: &mut impl FnMut(Connection)) {
-        match self.ctx.registry.admit(stream) {
+    fn admit(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        ctx: &Context,
+        hand_over: &mut impl FnMut(Connection),
+    ) {
+        match ctx.registry.admit(stream, peer) {
             Ok(connection) => {
-                self.ctx.stats.connection_opened();
+                ctx.stats.connection_opened();
                 log::debug!("{connection} connected");
                 hand_over(connection);
             }
             Err((stream, refusal)) => {
-                self.ctx
-                    .stats
+                ctx.stats
                     .connection_refused(refusal == Refusal::TooManyFromAddress);
                 if let Some(held_back) = self.refused_log.allow() {
                     let limit = match refusal {
                         Refusal::TooMany => format!(
                             "{} open is the --max-connections limit",
-                            self.ctx.config.max_connections
+                            ctx.config.max_connections
                         ),
                         Refusal::TooManyFromAddress => format!(
                             "{} open from {} is the --max-connections-per-ip limit",
-                            self.ctx.config.max_connections_per_ip.max,
-                            stream
-                                .peer_addr()
-                                .map_or("?".into(), |a| a.ip().to_string())
+                            ctx.config.max_connections_per_ip.max,
+                            peer.ip()
                         ),
                     };
                     log::warn!(
@@ -184,7 +227,7 @@ impl Acceptor<'_> {
         }
     }
 
-    fn back_off(&mut self, error: &io::Error) {
+    fn starved(&mut self, error: &io::Error) {
         self.starved = true;
         if let Some(held_back) = self.starved_log.allow() {
             log::warn!(
@@ -193,7 +236,6 @@ impl Acceptor<'_> {
                 LogThrottle::held_back_note(held_back)
             );
         }
-        self.ctx.shutdown.sleep(BACKOFF);
     }
 }
 
