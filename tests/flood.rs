@@ -207,6 +207,30 @@ fn nothing_listening_is_one_clear_line_and_a_failure() {
 }
 
 #[test]
+fn a_server_that_never_answers_ends_the_run_with_every_line_lost() {
+    // Accepts (the kernel does, from the backlog) but never reads or replies.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let output = flood(&[
+        "--tcp",
+        &address,
+        "--clients",
+        "3",
+        "--lines",
+        "5",
+        "--timeout",
+        "1",
+        "--json",
+    ]);
+    assert!(!output.status.success());
+    let report = json_of(&output);
+    assert_eq!(report["lines_sent"], 3, "one line each, then the wait");
+    assert_eq!(report["replies_ok"], 0);
+    assert_eq!(report["lost"], 3);
+    drop(listener);
+}
+
+#[test]
 fn a_duration_run_ends_by_itself() {
     let server = Server::start(&[]);
     let output = flood(&[

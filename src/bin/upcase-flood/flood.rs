@@ -16,7 +16,7 @@
 
 use crate::payload::Text;
 use crate::report::{Report, Tally};
-use crate::{pipelined, tcp, udp};
+use crate::{ping_pong, pipelined, tcp, udp};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -179,32 +179,42 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
     let idle = open_idle_connections(&options)?;
     let run = Arc::new(RunState::new(options.clone()));
     let progress = ProgressDisplay::start(&run);
-    let clients: Vec<_> = (0..options.clients.max(1))
-        .map(|id| {
-            let run = Arc::clone(&run);
+    let groups = client_groups(&options);
+    let threads: Vec<_> = groups
+        .iter()
+        .map(|ids| {
+            let (run, ids) = (Arc::clone(&run), ids.clone());
             thread::Builder::new()
-                .name(format!("client-{id}"))
+                .name(format!("clients-{}", ids[0]))
                 .stack_size(256 * 1024)
-                .spawn(move || client(id, &run))
+                .spawn(move || clients(&ids, &run))
         })
         .collect();
     let mut tally = Tally::new();
     let mut per_client = Vec::with_capacity(options.clients.max(1));
-    for (id, spawned) in clients.into_iter().enumerate() {
-        match spawned {
-            Ok(thread) => {
-                let client = thread.join().unwrap_or_else(|_| {
+    for (ids, spawned) in groups.iter().zip(threads) {
+        let tallies = match spawned {
+            Ok(thread) => thread.join().unwrap_or_else(|_| {
+                ids.iter()
+                    .map(|id| {
+                        let mut t = Tally::new();
+                        t.error(format!("client {id} panicked"));
+                        t
+                    })
+                    .collect()
+            }),
+            Err(error) => ids
+                .iter()
+                .map(|id| {
                     let mut t = Tally::new();
-                    t.error(format!("client {id} panicked"));
+                    t.error(format!("cannot start client {id}: {error}"));
                     t
-                });
-                per_client.push(client.in_window);
-                tally.merge(client);
-            }
-            Err(error) => {
-                per_client.push(0);
-                tally.error(format!("cannot start client {id}: {error}"));
-            }
+                })
+                .collect(),
+        };
+        for client in tallies {
+            per_client.push(client.in_window);
+            tally.merge(client);
         }
     }
     let seconds = run.started.elapsed().as_secs_f64();
@@ -222,6 +232,40 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
         per_client,
         tally,
     })
+}
+
+/// Whether the TCP clients are ping-pong clients driven from pollers,
+/// several per thread (see `ping_pong.rs`).
+fn evented_ping_pong(options: &Options) -> bool {
+    matches!(options.target, Target::Tcp(_))
+        && options.pipeline <= 1
+        && !options.connect_per_line
+        && !options.reconnect
+}
+
+/// Which clients share a thread: evented ping-pong clients are split in a
+/// group per CPU; every other kind of client has a thread of its own.
+fn client_groups(options: &Options) -> Vec<Vec<usize>> {
+    let clients = options.clients.max(1);
+    if !evented_ping_pong(options) {
+        return (0..clients).map(|id| vec![id]).collect();
+    }
+    let threads = thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(clients);
+    (0..threads)
+        .map(|group| (group..clients).step_by(threads).collect())
+        .collect()
+}
+
+/// Runs the clients `ids` on this thread; one tally each, in order.
+fn clients(ids: &[usize], run: &RunState) -> Vec<Tally> {
+    match run.options.target {
+        Target::Tcp(addr) if evented_ping_pong(&run.options) => {
+            ping_pong::ping_pong_group(ids, addr, run)
+        }
+        _ => ids.iter().map(|&id| client(id, run)).collect(),
+    }
 }
 
 fn client(id: usize, run: &RunState) -> Tally {

@@ -12,6 +12,7 @@ mod compare;
 mod flood;
 mod lab;
 mod payload;
+mod ping_pong;
 mod pipelined;
 mod report;
 mod server_process;

@@ -1,0 +1,234 @@
+//! The ping-pong TCP clients, many per thread: each client keeps one line
+//! in flight on its own connection, and one thread drives a group of them
+//! from a readiness poller.
+//!
+//! Why not a thread per client: at 128 clients on one CPU the threads
+//! themselves were the bottleneck (one context switch per line, the client
+//! CPU at 100 %), so the latency tail measured the load generator's
+//! scheduler as much as the server. A poller answers whichever connection
+//! has its reply, in one system call for all of them. (`--reconnect` keeps
+//! the simple thread-per-client loop in `tcp.rs`: it is about surviving a
+//! restart, not about speed.)
+
+use crate::flood::{describe, RunState, REPLY_TIMEOUT};
+use crate::payload::LineMaker;
+use crate::report::Tally;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+/// How often the clients waiting for a reply are checked for time-outs.
+const TICK: Duration = Duration::from_millis(50);
+
+/// One client: its connection, its line in flight and its tally.
+struct Pinger {
+    id: usize,
+    /// `None` once the client has finished (or never connected).
+    stream: Option<TcpStream>,
+    lines: LineMaker,
+    tally: Tally,
+    seq: u64,
+    /// Bytes of the current line written so far.
+    written: usize,
+    sent_at: Instant,
+    reply: Vec<u8>,
+}
+
+/// Runs clients `ids` against `addr` on this thread; one tally per client,
+/// in the order of `ids`.
+pub fn ping_pong_group(ids: &[usize], addr: SocketAddr, run: &RunState) -> Vec<Tally> {
+    let mut pingers: Vec<Pinger> = ids.iter().map(|&id| Pinger::new(id, run)).collect();
+    let mut poll = match Poll::new() {
+        Ok(poll) => poll,
+        Err(error) => {
+            for pinger in &mut pingers {
+                pinger
+                    .tally
+                    .error(describe(pinger.id, "creating a poller", &error));
+            }
+            return pingers.into_iter().map(|p| p.tally).collect();
+        }
+    };
+    for (index, pinger) in pingers.iter_mut().enumerate() {
+        pinger.connect(addr, &poll, Token(index));
+        pinger.send_next(run);
+    }
+    let mut events = Events::with_capacity(1024);
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut last_tick = Instant::now();
+    while pingers.iter().any(|p| p.stream.is_some()) {
+        if let Err(error) = poll.poll(&mut events, Some(TICK)) {
+            if error.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            for pinger in &mut pingers {
+                pinger.fail("waiting for a reply", &error);
+            }
+            break;
+        }
+        for event in events.iter() {
+            let pinger = &mut pingers[event.token().0];
+            if event.is_writable() {
+                pinger.write_line();
+            }
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                pinger.read_replies(&mut scratch, run);
+            }
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            for pinger in &mut pingers {
+                pinger.check_timeout(run);
+            }
+        }
+    }
+    pingers
+        .into_iter()
+        .map(|mut pinger| {
+            // Every line sent and not answered (right or wrong) was lost.
+            let answered = pinger.tally.ok + pinger.tally.mismatches;
+            pinger.tally.lost = pinger.tally.sent.saturating_sub(answered);
+            pinger.tally
+        })
+        .collect()
+}
+
+impl Pinger {
+    fn new(id: usize, run: &RunState) -> Pinger {
+        Pinger {
+            id,
+            stream: None,
+            lines: LineMaker::new(id, run.options.line_bytes, run.options.text),
+            tally: Tally::new(),
+            seq: 0,
+            written: 0,
+            sent_at: Instant::now(),
+            reply: Vec::new(),
+        }
+    }
+
+    /// Connects (blocking, bounded by the reply timeout) and registers the
+    /// connection with `poll`.
+    fn connect(&mut self, addr: SocketAddr, poll: &Poll, token: Token) {
+        let connected = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).and_then(|stream| {
+            stream.set_nodelay(true)?;
+            stream.set_nonblocking(true)?;
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            let fd = stream.as_raw_fd();
+            poll.registry()
+                .register(&mut SourceFd(&fd), token, interest)?;
+            Ok(stream)
+        });
+        match connected {
+            Ok(stream) => self.stream = Some(stream),
+            Err(error) => self.tally.error(describe(self.id, "connect", &error)),
+        }
+    }
+
+    /// Starts the next line, or ends the client when the run says so.
+    fn send_next(&mut self, run: &RunState) {
+        if self.stream.is_none() {
+            return;
+        }
+        if !run.should_send(self.seq) {
+            self.stream = None; // closes the connection
+            return;
+        }
+        let (line, _) = self.lines.make(self.seq);
+        self.tally.sent += 1;
+        self.tally.bytes += line.len() as u64;
+        self.written = 0;
+        self.reply.clear();
+        self.sent_at = Instant::now();
+        self.write_line();
+    }
+
+    /// Writes what the socket takes of the current line.
+    fn write_line(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let (line, _) = self.lines.make(self.seq);
+        while self.written < line.len() {
+            match stream.write(&line[self.written..]) {
+                Ok(written) => self.written += written,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    return self.fail("send", &error);
+                }
+            }
+        }
+    }
+
+    /// Reads what has arrived; a complete reply is checked and the next
+    /// line sent.
+    fn read_replies(&mut self, scratch: &mut [u8], run: &RunState) {
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
+            match stream.read(scratch) {
+                Ok(0) => {
+                    let closed = format!("client {}: the server closed the connection", self.id);
+                    self.tally.error(closed);
+                    self.stream = None;
+                    return;
+                }
+                Ok(read) => {
+                    self.reply.extend_from_slice(&scratch[..read]);
+                    self.check_reply(run);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => {
+                    return self.fail("waiting for a reply", &error);
+                }
+            }
+        }
+    }
+
+    /// Checks the reply once it is complete (a newline, or longer than
+    /// the expected reply can be) and moves on to the next line.
+    fn check_reply(&mut self, run: &RunState) {
+        let micros = self.sent_at.elapsed().as_micros() as u64;
+        let (_, want) = self.lines.make(self.seq);
+        let end = match memchr::memchr(b'\n', &self.reply) {
+            Some(newline) => newline + 1,
+            None if self.reply.len() > want.len() => want.len() + 1,
+            None => return,
+        };
+        if end < self.reply.len() {
+            // More than one line in flight was never sent: a server that
+            // answers what was not asked.
+            self.tally
+                .error(format!("client {}: an unasked-for reply", self.id));
+        }
+        let ok = self.reply[..end] == *want;
+        self.tally.check(&self.reply[..end], want, micros);
+        if ok {
+            run.replied(&mut self.tally);
+        }
+        self.seq += 1;
+        self.send_next(run);
+    }
+
+    /// Gives up on a reply that is overdue.
+    fn check_timeout(&mut self, run: &RunState) {
+        if self.stream.is_some() && (self.sent_at.elapsed() >= REPLY_TIMEOUT || run.past_deadline())
+        {
+            let timed_out = io::Error::from(io::ErrorKind::TimedOut);
+            self.fail("waiting for a reply", &timed_out);
+        }
+    }
+
+    /// Ends the client after `error`.
+    fn fail(&mut self, doing: &str, error: &io::Error) {
+        if self.stream.take().is_some() {
+            self.tally.error(describe(self.id, doing, error));
+        }
+    }
+}
