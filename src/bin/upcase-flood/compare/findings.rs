@@ -242,8 +242,10 @@ fn throughput_and_memory(results: &[ModelResults]) -> Section {
         },
         findings,
         limits: vec![
-            "One pipelining client measures the client as much as the server: `upcase-flood` \
-             is not the fastest possible load generator."
+            "One connection uses one of the server's threads: this is not the server's \
+             total capacity. The client shares the machine's CPUs with the server; \
+             `scripts/bench.sh` pins them apart and checks the load generator against the \
+             simplest bulk client."
                 .into(),
         ],
     }
