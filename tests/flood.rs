@@ -92,8 +92,9 @@ fn the_human_summary_has_the_numbers() {
     }
 }
 
-/// A server that gets every tenth line wrong.
-fn start_wrong_server() -> String {
+/// A line server whose reply to line `i` of a connection is `reply(i,
+/// line)` plus a newline, or nothing at all for `None`.
+fn start_line_server(reply: fn(usize, &[u8]) -> Option<Vec<u8>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     thread::spawn(move || {
@@ -103,12 +104,12 @@ fn start_wrong_server() -> String {
                 let mut writer = &stream;
                 let reader = BufReader::new(&stream);
                 for (i, line) in reader.split(b'\n').enumerate() {
-                    let Ok(mut line) = line else { break };
-                    if i % 10 != 9 {
-                        line = String::from_utf8_lossy(&line).to_uppercase().into_bytes();
-                    }
-                    line.push(b'\n');
-                    if writer.write_all(&line).is_err() {
+                    let Ok(line) = line else { break };
+                    let Some(mut answer) = reply(i, &line) else {
+                        continue;
+                    };
+                    answer.push(b'\n');
+                    if writer.write_all(&answer).is_err() {
                         break;
                     }
                 }
@@ -116,6 +117,17 @@ fn start_wrong_server() -> String {
         }
     });
     address
+}
+
+/// A server that gets every tenth line wrong (echoes it).
+fn start_wrong_server() -> String {
+    start_line_server(|i, line| {
+        Some(if i % 10 == 9 {
+            line.to_vec()
+        } else {
+            reference_uppercase(line)
+        })
+    })
 }
 
 #[test]
@@ -146,29 +158,7 @@ fn a_wrong_server_is_caught_and_the_exit_status_says_so() {
 /// A server that answers every line right but never answers line 50 of
 /// a connection.
 fn start_server_that_skips_a_line() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    thread::spawn(move || {
-        for stream in listener.incoming().take(4) {
-            let Ok(stream) = stream else { continue };
-            thread::spawn(move || {
-                let mut writer = &stream;
-                let reader = BufReader::new(&stream);
-                for (i, line) in reader.split(b'\n').enumerate() {
-                    let Ok(line) = line else { break };
-                    if i == 50 {
-                        continue;
-                    }
-                    let mut reply = reference_uppercase(&line);
-                    reply.push(b'\n');
-                    if writer.write_all(&reply).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    address
+    start_line_server(|i, line| (i != 50).then(|| reference_uppercase(line)))
 }
 
 #[test]
