@@ -161,9 +161,11 @@ def main():
           f"{a.reps} repetitions of {a.secs:g} s, servers rotated within each, "
           f"{'servers on CPU 0 and the load on CPU 1' if pinning else 'unpinned'}. "
           f"Medians [min–max]; ratios are upcase / tokio from the same run "
-          f"(for latency and memory, lower is better).\n")
-    print("| workload | metric | tokio | std | upcase | upcase / tokio |")
-    print("|---|---|---|---|---|---|")
+          f"(for latency and memory, lower is better): of the medians, and the median "
+          f"of each repetition's own ratio (within a repetition the servers run seconds "
+          f"apart, so a slow spell of the machine touches them alike).\n")
+    print("| workload | metric | tokio | std | upcase | upcase / tokio | per repetition |")
+    print("|---|---|---|---|---|---|---|")
     for name, _, keys in chosen:
         for key in keys:
             cells = []
@@ -174,7 +176,10 @@ def main():
                 fmt = (lambda v: f"{v:,.0f}") if max(values) >= 1 else (lambda v: f"{v:.2f}")
                 cells.append(f"{fmt(med[sname])} [{fmt(min(values))}–{fmt(max(values))}]")
             ratio = f"{med['upcase'] / med['tokio']:.2f}×" if med["tokio"] else "—"
-            print(f"| {name} | {key} | " + " | ".join(cells) + f" | {ratio} |")
+            pairs = [u[key] / t[key] for u, t in
+                     zip(results[(name, "upcase")], results[(name, "tokio")]) if t[key]]
+            paired = f"{statistics.median(pairs):.2f}×" if pairs else "—"
+            print(f"| {name} | {key} | " + " | ".join(cells) + f" | {ratio} | {paired} |")
     yardstick(chosen, results, servers)
 
 
