@@ -32,18 +32,27 @@ chromium_at() { # URL PNG -> the page's DOM after it has polled the server
     rm -rf "$profile"
 }
 
+# Reads the server's `tcp/udp/admin listening on ADDR` lines from descriptor
+# $1 into the caller's variables tcp, udp and admin, until the variable
+# named $2 is set (at most 20 s a line).
+read_addresses() {
+    local fd=$1 last=$2 line
+    while [ -z "${!last}" ] && read -r -t 20 line <&"$fd"; do
+        case "$line" in
+            "tcp listening on "*) tcp=${line#tcp listening on } ;;
+            "udp listening on "*) udp=${line#udp listening on } ;;
+            "admin listening on "*) admin=${line#admin listening on } ;;
+        esac
+    done
+}
+
 check_model() { # MODEL EXPECTED_BUSY EXPECTED_QUEUED
     local model=$1 busy=$2 queued=$3 log="$out/$1.server.log"
     coproc SERVER { exec target/release/upcase-server --tcp 127.0.0.1:0 --no-udp \
         --admin 127.0.0.1:0 --model "$model" --workers 2 2>"$log"; }
     pids+=("$SERVER_PID")
-    local tcp="" admin="" line
-    while [ -z "$admin" ] && read -r -t 20 line <&"${SERVER[0]}"; do
-        case "$line" in
-            "tcp listening on "*) tcp=${line#tcp listening on } ;;
-            "admin listening on "*) admin=${line#admin listening on } ;;
-        esac
-    done
+    local tcp="" udp="" admin=""
+    read_addresses "${SERVER[0]}" admin
     [ -n "$admin" ] || { echo "FAIL $model: no admin line" >&2; exit 1; }
     for i in 1 2 3 4; do
         # Each client sends one line, then stays connected (idle) for a while.
@@ -87,13 +96,8 @@ check_syscalls() {
     local trace="$out/iterative.strace"
     coproc TRACED { exec strace -f -e trace=network -o "$trace" target/release/upcase-server \
         --model iterative --tcp 127.0.0.1:0 --udp 127.0.0.1:0 2>/dev/null; }
-    local tcp="" udp="" line
-    while [ -z "$udp" ] && read -r -t 20 line <&"${TRACED[0]}"; do
-        case "$line" in
-            "tcp listening on "*) tcp=${line#tcp listening on } ;;
-            "udp listening on "*) udp=${line#udp listening on } ;;
-        esac
-    done
+    local tcp="" udp="" admin=""
+    read_addresses "${TRACED[0]}" udp
     echo hello | target/release/upcase-client "$tcp" >/dev/null
     echo datagram | target/release/upcase-client --udp "$udp" >/dev/null
     # Stop the traced server itself (strace ends with it).

@@ -1,7 +1,7 @@
 //! A readiness poller that the shutdown signal wakes.
 //!
-//! The acceptor, the UDP thread and every `pool` event loop sleep in a
-//! poller; each must wake the moment shutdown begins. [`Poller`] is that
+//! The polled acceptor (`thread-per-connection`), the UDP thread and
+//! every `pool` event loop sleep in a poller; each must wake the moment shutdown begins. [`Poller`] is that
 //! one pattern: mio's `Poll`, a `Waker` registered under [`WAKE`], and a
 //! shutdown hook that fires it.
 
@@ -16,10 +16,11 @@ use std::time::Duration;
 /// The token that means "woken up", not "a socket is ready".
 pub const WAKE: Token = Token(usize::MAX);
 
-/// A readiness poller that wakes when shutdown begins (and on demand).
+/// A readiness poller that wakes when shutdown begins.
 pub struct Poller {
     poll: Poll,
-    waker: Arc<Waker>,
+    /// Kept for as long as the poller lives (the shutdown hook holds it too).
+    _waker: Arc<Waker>,
 }
 
 impl Poller {
@@ -31,12 +32,10 @@ impl Poller {
         shutdown.on_trigger(move || {
             let _ = on_shutdown.wake();
         });
-        Ok(Poller { poll, waker })
-    }
-
-    /// A handle another thread can use to wake this poller.
-    pub fn waker(&self) -> Arc<Waker> {
-        Arc::clone(&self.waker)
+        Ok(Poller {
+            poll,
+            _waker: waker,
+        })
     }
 
     /// Starts reporting readiness of `fd` under `token`.

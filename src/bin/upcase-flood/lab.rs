@@ -116,6 +116,13 @@ pub fn run(options: &LabOptions) -> Result<PathBuf, String> {
 }
 
 /// Runs `args` and fails with its stderr if it fails.
+/// Runs `args` inside network namespace `ns`.
+fn sh_in(ns: &str, args: &[&str]) -> Result<(), String> {
+    let mut all = vec!["ip", "netns", "exec", ns];
+    all.extend_from_slice(args);
+    sh(&all)
+}
+
 fn sh(args: &[&str]) -> Result<(), String> {
     let output = Command::new(args[0])
         .args(&args[1..])
@@ -173,11 +180,7 @@ impl Namespaces {
             (&self.server, &veth_s, SERVER_ADDR),
             (&self.client, &veth_c, CLIENT_ADDR),
         ] {
-            let inside = |args: &[&str]| {
-                let mut all = vec!["ip", "netns", "exec", ns.as_str()];
-                all.extend_from_slice(args);
-                sh(&all)
-            };
+            let inside = |args: &[&str]| sh_in(ns, args);
             inside(&["ip", "link", "set", "lo", "up"])?;
             inside(&["ip", "addr", "add", &format!("{addr}/24"), "dev", veth])?;
             inside(&["ip", "link", "set", veth, "up"])?;
@@ -198,30 +201,10 @@ impl Namespaces {
     /// Both hosts drop a random `percent` of the TCP and UDP packets they send.
     fn set_loss(&self, percent: u32) -> Result<(), String> {
         for ns in [&self.server, &self.client] {
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "nft",
-                "flush",
-                "chain",
-                "inet",
-                "upcase_lab",
-                "out",
-            ])?;
+            sh_in(ns, &["nft", "flush", "chain", "inet", "upcase_lab", "out"])?;
             if percent > 0 {
-                sh(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "nft",
-                    "add",
-                    "rule",
-                    "inet",
-                    "upcase_lab",
-                    "out",
+                let below = percent.to_string();
+                let rule = [
                     "meta",
                     "l4proto",
                     "{ tcp, udp }",
@@ -229,10 +212,11 @@ impl Namespaces {
                     "random",
                     "mod",
                     "100",
-                    "<",
-                    &percent.to_string(),
-                    "drop",
-                ])?;
+                ];
+                let mut args = vec!["nft", "add", "rule", "inet", "upcase_lab", "out"];
+                args.extend_from_slice(&rule);
+                args.extend_from_slice(&["<", &below, "drop"]);
+                sh_in(ns, &args)?;
             }
         }
         Ok(())

@@ -84,6 +84,11 @@ impl LineMaker {
         self.expected.extend_from_slice(upper);
         (&self.line, &self.expected)
     }
+
+    /// The line [`LineMaker::make`] made last, and its expected reply.
+    pub fn last(&self) -> (&[u8], &[u8]) {
+        (&self.line, &self.expected)
+    }
 }
 
 /// Appends `{client_letter}{client} {seq_letter}{seq} ` without the

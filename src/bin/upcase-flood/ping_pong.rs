@@ -13,6 +13,7 @@
 use crate::flood::{describe, RunState, REPLY_TIMEOUT};
 use crate::payload::LineMaker;
 use crate::report::Tally;
+use crate::tcp;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
@@ -113,17 +114,17 @@ impl Pinger {
     /// Connects (blocking, bounded by the reply timeout) and registers the
     /// connection with `poll`.
     fn connect(&mut self, addr: SocketAddr, poll: &Poll, token: Token) {
-        let connected = TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).and_then(|stream| {
-            stream.set_nodelay(true)?;
-            stream.set_nonblocking(true)?;
+        let Some(stream) = tcp::connect(self.id, addr, &mut self.tally) else {
+            return;
+        };
+        let registered = stream.set_nonblocking(true).and_then(|()| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             let fd = stream.as_raw_fd();
             poll.registry()
-                .register(&mut SourceFd(&fd), token, interest)?;
-            Ok(stream)
+                .register(&mut SourceFd(&fd), token, interest)
         });
-        match connected {
-            Ok(stream) => self.stream = Some(stream),
+        match registered {
+            Ok(()) => self.stream = Some(stream),
             Err(error) => self.tally.error(describe(self.id, "connect", &error)),
         }
     }
@@ -151,7 +152,7 @@ impl Pinger {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let (line, _) = self.lines.make(self.seq);
+        let (line, _) = self.lines.last();
         while self.written < line.len() {
             match stream.write(&line[self.written..]) {
                 Ok(written) => self.written += written,
@@ -195,7 +196,7 @@ impl Pinger {
     /// the expected reply can be) and moves on to the next line.
     fn check_reply(&mut self, run: &RunState) {
         let micros = self.sent_at.elapsed().as_micros() as u64;
-        let (_, want) = self.lines.make(self.seq);
+        let (_, want) = self.lines.last();
         let end = match memchr::memchr(b'\n', &self.reply) {
             Some(newline) => newline + 1,
             None if self.reply.len() > want.len() => want.len() + 1,

@@ -15,9 +15,10 @@
 //! expected in order: a lost or repeated line shifts everything after it
 //! and is found.
 
-use crate::flood::{describe, Options, RunState, REPLY_TIMEOUT};
+use crate::flood::{describe, Options, RunState};
 use crate::payload::LineMaker;
 use crate::report::Tally;
+use crate::tcp;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
@@ -38,14 +39,9 @@ type Batch = (usize, usize, Instant);
 /// this thread reads and checks the replies in order.
 pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
-    let stream = match TcpStream::connect_timeout(&addr, REPLY_TIMEOUT) {
-        Ok(stream) => stream,
-        Err(error) => {
-            tally.error(describe(id, "connect", &error));
-            return tally;
-        }
+    let Some(stream) = tcp::connect(id, addr, &mut tally) else {
+        return tally;
     };
-    let _ = stream.set_nodelay(true);
     let batch = batch_lines(run.options.pipeline, run.options.line_bytes);
     let cycle = LineCycle::new(id, &run.options, batch * CYCLE_BATCHES);
     // The window: batches written but not yet taken by the reader.

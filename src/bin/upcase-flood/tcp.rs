@@ -15,7 +15,9 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot connect to {addr} (tcp): {e}"))
 }
 
-fn connect(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStream> {
+/// Connects client `id` with Nagle off (one line is one segment); a
+/// failure is recorded in `tally`.
+pub fn connect(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStream> {
     match TcpStream::connect_timeout(&addr, REPLY_TIMEOUT) {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
