@@ -66,9 +66,15 @@ impl UdpService {
         while !ctx.shutdown.is_triggered() {
             answerer.answer_queued(&self.socket, ctx);
             // More is often microseconds away: look again before sleeping.
-            while busy
-                .look(|| ctx.shutdown.is_triggered() || answerer.answer_queued(&self.socket, ctx))
-            {
+            // Shutdown ends the looking (the closure returns true) and the
+            // loop (its own condition), so a trigger never reads as more work.
+            while !ctx.shutdown.is_triggered()
+                && busy.look(|| {
+                    ctx.shutdown.is_triggered() || answerer.answer_queued(&self.socket, ctx)
+                })
+            {}
+            if ctx.shutdown.is_triggered() {
+                break;
             }
             let poller = &mut self.poller;
             if let Err(error) = busy.sleep(|| poller.poll(&mut events, None)) {

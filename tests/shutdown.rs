@@ -16,6 +16,7 @@ for_every_model!(
     sigint_closes_idle_clients_and_exits_zero,
     sigterm_closes_idle_clients_and_exits_zero,
     a_signal_mid_flood_never_cuts_or_corrupts_a_reply,
+    sigterm_under_udp_load_exits_zero,
 );
 
 fn stop_with_idle_clients(model: &str, signal: i32) {
@@ -164,4 +165,62 @@ fn a_streaming_client_gets_whole_replies_and_a_clean_close_at_shutdown(model: &s
     assert!(status.success());
     drop(stream);
     sender.join().unwrap();
+}
+
+/// With datagrams arriving, the UDP thread must still see the trigger: it
+/// once read "shutdown" as "more work found" and spun forever.
+fn sigterm_under_udp_load_exits_zero(model: &str) {
+    // The race was lost in about half the trials: five make a miss unlikely.
+    for _ in 0..5 {
+        stop_under_udp_load(model);
+    }
+}
+
+fn stop_under_udp_load(model: &str) {
+    const SENDERS: usize = 2;
+    let server = Server::start_model(model, &["--workers", "2"]);
+    let probe = server.udp_client();
+    probe.send(b"ready?").unwrap();
+    let mut buf = [0u8; 64];
+    let n = probe.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY?");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let socket = server.udp_client();
+            let stop = Arc::clone(&stop);
+            let sent = Arc::clone(&sent);
+            thread::spawn(move || {
+                // Ping-pong, as upcase-flood --udp does: the server's waits
+                // are short, so it busy-polls between datagrams, which is
+                // where the trigger was lost. Bounded: 2,000,000 round trips.
+                socket
+                    .set_read_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                let mut reply = [0u8; 64];
+                for _ in 0..2_000_000 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if socket.send(b"flood me").is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = socket.recv(&mut reply);
+                }
+            })
+        })
+        .collect();
+    // Signal only once the load is really flowing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sent.load(Ordering::Relaxed) < 2_000 && Instant::now() < deadline {
+        thread::yield_now();
+    }
+    let (status, log) = server.stop_with(libc::SIGTERM);
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("shutdown complete"), "{log}");
 }
