@@ -16,11 +16,9 @@
 #
 # Needs python3 and taskset (util-linux). Exits non-zero when it cannot run.
 # docs/performance.md holds a committed output, with its command and machine.
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1-}" in
-    -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
 command -v python3 >/dev/null || { echo "bench.sh: needs python3" >&2; exit 2; }
 command -v taskset >/dev/null || { echo "bench.sh: needs taskset (util-linux)" >&2; exit 2; }
 echo "== the codec alone (cargo bench)"

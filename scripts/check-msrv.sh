@@ -4,6 +4,7 @@
 # that sets the minimum. (Only one toolchain is installable here, so this
 # checks the lock's own declared requirements instead of building with an
 # older compiler.)
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n "s/^host: //p")

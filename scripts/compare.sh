@@ -6,10 +6,8 @@
 #
 # Builds the release binaries first. Takes a minute or two (--quick: a few
 # seconds). The report lands in target/upcase-compare/report.md by default.
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-case "${1-}" in
-    -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
 (cd "$root" && cargo build --release --quiet --bins)
 exec "$root/target/release/upcase-flood" compare "$@"

@@ -9,11 +9,9 @@
 # not have, so this is the long-proptest form of fuzzing. A failure prints
 # the minimal input; add it to tests/codec_props.rs as a regression test
 # (proptest also records it under tests/codec_props.proptest-regressions).
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-case "${1-}" in
-    -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
 seconds="${1:-300}"
 cases="${2:-1000000}"
 cd "$root"

@@ -3,6 +3,7 @@
 # iproute2 (`ss`, `ip netns`), python3, Chromium (the admin page check),
 # HAProxy (the rolling restart), nftables (the packet-loss lab). Run as
 # root; .ci/run calls it. Fails loudly if a package cannot be installed.
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 need=()
 command -v ss >/dev/null 2>&1 || need+=(iproute2)

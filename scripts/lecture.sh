@@ -6,11 +6,9 @@
 #   scripts/lecture.sh
 #
 # Needs `ss` (iproute2), `strace` and python3 (scripts/install-system-packages.sh).
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in
-    -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
-esac
 for tool in ss strace python3; do
     command -v "$tool" >/dev/null || { echo "lecture.sh: needs $tool" >&2; exit 2; }
 done

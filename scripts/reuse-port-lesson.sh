@@ -13,10 +13,10 @@
 #
 # Needs root, `ip` (iproute2) and python3; exits 2 naming what is missing.
 # Exits 1 if an outcome is not the one the kernel documents.
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-    -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 for tool in ip python3; do
     command -v "$tool" >/dev/null || { echo "reuse-port-lesson.sh: needs $tool" >&2; exit 2; }

@@ -10,13 +10,13 @@
 #
 # --quick rolls each instance once instead of three times (CI). Needs root,
 # `ip` (iproute2), `haproxy` and python3; exits 2 naming what is missing.
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds=3
 case "${1:-}" in
     --quick) rounds=1 ;;
-    -h|--help) sed -n '2,/^[^#]/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     "") ;;
     *) echo "rolling-restart.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 esac

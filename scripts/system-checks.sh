@@ -9,6 +9,7 @@
 # - strace shows the lecture's system calls: a blocking accept in the
 #   iterative model, recvfrom/sendto with the client's address for UDP.
 # Screenshots land in target/system-checks/.
+. "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || { echo "chromium is missing (scripts/install-system-packages.sh)" >&2; exit 1; }
