@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs the system packages the tests and system checks need (Debian):
 # iproute2 (`ss`, `ip netns`), python3, Chromium (the admin page check),
-# HAProxy (the rolling restart), nftables (the packet-loss lab). Run as
-# root; .ci/run calls it. Fails loudly if a package cannot be installed.
+# HAProxy (the rolling restart, `haproxy -c`), nginx with its stream module
+# (libnginx-mod-stream: the UDP balancer in deploy/nginx-udp.conf), systemd
+# (`systemd-analyze`, `systemd-socket-activate`), Prometheus (`prometheus`,
+# `promtool`), nftables (the packet-loss lab), and cargo-deb from crates.io
+# (the .deb). Run as root; .ci/run calls it. Fails loudly if a package
+# cannot be installed or a tool is missing afterwards.
+#
+# Packages come without their recommendations (prometheus would bring
+# node_exporter). Debian starts a service on installation unless
+# /usr/sbin/policy-rc.d says no (as it does in this image): the checks
+# start their own nginx, HAProxy and Prometheus, on loopback or in a
+# namespace, and stop them by pid.
 . "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 need=()
@@ -10,14 +20,30 @@ command -v ss >/dev/null 2>&1 || need+=(iproute2)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-for tool in ss ip python3 chromium haproxy nft strace taskset; do
+for tool in ss ip python3 chromium haproxy nginx systemd-analyze systemd-socket-activate \
+    prometheus promtool dpkg-deb nft strace taskset; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing after install: $tool" >&2; exit 1; }
 done
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
+    || { echo "missing after install: nginx's stream module (libnginx-mod-stream)" >&2; exit 1; }
+# cargo-deb builds the .deb from Cargo.toml's [package.metadata.deb]
+# (about 4 minutes to compile here; once per machine).
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "installing: cargo-deb (crates.io)"
+    cargo install cargo-deb --locked --quiet
+fi
+cargo deb --version >/dev/null 2>&1 || { echo "missing after install: cargo deb" >&2; exit 1; }

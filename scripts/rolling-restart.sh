@@ -3,8 +3,12 @@
 # verifying flood, in a network namespace of its own (the host's network
 # is never touched). Passes only with 0 lines lost, 0 wrong replies and 0
 # connection errors; prints how many lines were resent and the worst
-# latency. Then a negative control: the same restart without the balancer
-# drain and without --reconnect must make the flood report loss.
+# latency. Each instance also serves UDP and gets datagrams throughout, so
+# every SIGTERM lands under UDP traffic and must still end in a clean
+# shutdown within 10 s. Then a negative control: the same restart without
+# the balancer drain and without --reconnect must make the flood report
+# loss. At the end every process it started is stopped by pid, and the
+# script fails if anything is still running in its namespace.
 #
 #   scripts/rolling-restart.sh [--quick]
 #
@@ -29,9 +33,22 @@ cargo build --release --quiet --bin upcase-server --bin upcase-flood
 bin=target/release
 work=$(mktemp -d)
 ns="upcase-rr-$$"
-pids=()
+pids=()   # the real pids of what runs in the namespace (not subshells)
+not_running() { ! kill -0 "$1" 2>/dev/null; }
+stop_all() { # SIGTERM each pid, wait up to 10 s, then: is anything left?
+    local pid left
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait_until 10 not_running "$pid" || true; done
+    left=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+    if [ -n "$left" ]; then
+        echo "FAIL: still running in $ns after the stop: $left" >&2
+        # shellcheck disable=SC2086 # one pid per word
+        kill -KILL $left 2>/dev/null || true
+        return 1
+    fi
+}
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    stop_all || true
     wait 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
     rm -rf "$work"
@@ -40,6 +57,19 @@ trap cleanup EXIT INT TERM
 ip netns add "$ns"
 inns() { ip netns exec "$ns" "$@"; }
 inns ip link set lo up
+# `spawn PIDFILE CMD...`: runs CMD in the namespace in the background. `$!`
+# would be a subshell's pid (and `ip netns exec` may fork): the command
+# writes its own pid, then execs.
+spawn() {
+    local pidfile=$1; shift
+    rm -f "$pidfile"
+    inns sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" &
+}
+pid_of() { # PIDFILE: waits for it; the pid goes to $last_pid and pids
+    wait_until 10 test -s "$1" || { echo "no pid in $1" >&2; exit 1; }
+    last_pid=$(cat "$1")
+    pids+=("$last_pid")
+}
 
 api() { # a command to HAProxy's runtime API
     python3 - "$work/haproxy.sock" "$1" <<'PY'
@@ -73,19 +103,15 @@ wait_until() { # SECONDS COMMAND... : polls every 50 ms
 }
 
 declare -A instance
-start_instance() { # N: serve on 127.0.0.(N+1):7878
-    local n=$1 log="$work/up$1.log"
-    rm -f "$log.pid" "$log.out"
-    # `ip netns exec` may fork: the shell records the server's own pid.
-    inns sh -c 'echo $$ >"$1"; exec "$2" --tcp "$3" --no-udp --workers 2' sh \
-        "$log.pid" "$bin/upcase-server" "127.0.0.$((n + 1)):7878" >"$log.out" 2>>"$log" &
-    pids+=("$!")
-    wait_until 10 grep -qs "tcp listening" "$log.out" || { echo "instance $n did not start" >&2; exit 1; }
-    wait_until 10 test -s "$log.pid" || { echo "instance $n wrote no pid" >&2; exit 1; }
-    instance[$n]=$(cat "$log.pid")
-    pids+=("${instance[$n]}")
+start_instance() { # N: serve TCP and UDP on 127.0.0.(N+1):7878
+    local n=$1 log="$work/up$1.log" address="127.0.0.$(($1 + 1)):7878"
+    rm -f "$log.out"
+    spawn "$log.pid" "$bin/upcase-server" --tcp "$address" --udp "$address" --workers 2 \
+        >"$log.out" 2>>"$log"
+    pid_of "$log.pid"
+    instance[$n]=$last_pid
+    wait_until 10 grep -qs "udp listening" "$log.out" || { echo "instance $n did not start" >&2; exit 1; }
 }
-not_running() { ! kill -0 "$1" 2>/dev/null; }
 is_up() { [ "$(server_field "up$1" status)" = "UP" ]; }
 # While drained, a server whose health check passes shows as DRAIN.
 check_passes() { case "$(server_field "up$1" status)" in UP|DRAIN) true ;; *) false ;; esac; }
@@ -113,8 +139,8 @@ restart() { # N DRAIN(yes|no)
 
 for n in 1 2 3; do start_instance "$n"; done
 UPCASE_FRONTEND=127.0.0.1:7878 UPCASE_HAPROXY_SOCKET="$work/haproxy.sock" \
-    inns haproxy -db -f deploy/haproxy.cfg >"$work/haproxy.log" 2>&1 &
-pids+=("$!")
+    spawn "$work/haproxy.pid" haproxy -db -f deploy/haproxy.cfg >"$work/haproxy.log" 2>&1
+pid_of "$work/haproxy.pid"
 wait_until 10 test -S "$work/haproxy.sock" || { echo "HAProxy did not start" >&2; cat "$work/haproxy.log" >&2; exit 1; }
 for n in 1 2 3; do wait_until 10 is_up "$n" || { echo "instance $n not up in HAProxy" >&2; exit 1; }; done
 
@@ -125,8 +151,17 @@ flood_through_haproxy() { # SECONDS EXTRA-FLAGS... -> JSON report in $work/flood
 }
 report() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(*(r[k] for k in sys.argv[2:]))' "$work/flood.json" "$@"; }
 
+udp_floods() { # SECONDS: one UDP client at each instance, in the background
+    for n in 1 2 3; do
+        spawn "$work/udp$n.pid" "$bin/upcase-flood" --udp "127.0.0.$((n + 1)):7878" --clients 1 \
+            --duration "$1" --max-loss 100 --json >"$work/udp$n.json" 2>"$work/udp$n.err"
+        pid_of "$work/udp$n.pid"
+    done
+}
+
 restarts=$((rounds * 3))
-echo "== rolling restart: $restarts restarts under a verifying flood (drain in HAProxy, --reconnect)"
+echo "== rolling restart: $restarts restarts under a verifying flood (drain in HAProxy, --reconnect) and UDP traffic"
+udp_floods $((restarts * 7 + 4))
 flood_through_haproxy $((restarts * 7 + 4)) --reconnect &
 flood=$!
 sleep 2
@@ -143,6 +178,13 @@ if [ "$flood_status" != 0 ] || [ "$lost" != 0 ] || [ "$wrong" != 0 ] || [ "$erro
     exit 1
 fi
 
+for n in 1 2 3; do # each UDP client's run must have ended by itself, with answers
+    wait_until 15 not_running "$(cat "$work/udp$n.pid")" || { echo "FAIL: the UDP flood at instance $n did not end" >&2; exit 1; }
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["replies_ok"] > 0 else 1)' "$work/udp$n.json" \
+        || { echo "FAIL: no UDP datagram answered by instance $n" >&2; cat "$work/udp$n.err" >&2; exit 1; }
+    echo "  udp at instance $n: $(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["lines_sent"], "sent,", r["replies_ok"], "answered, the rest sent while it restarted")' "$work/udp$n.json")"
+done
+
 echo "== negative control: restart without the HAProxy drain and without --reconnect"
 flood_through_haproxy 8 &
 flood=$!
@@ -156,4 +198,6 @@ if [ "$flood_status" = 0 ]; then
     echo "FAIL: the negative control passed, so the check above could not fail" >&2
     exit 1
 fi
+stop_all || exit 1
+echo "  nothing left running in the namespace"
 echo "rolling restart: 2 passed, 0 failed (restarts lose nothing; the control shows why it takes both rules)"

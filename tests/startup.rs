@@ -153,3 +153,74 @@ fn a_burst_of_two_thousand_connects_is_all_served() {
         round_trip(client, line.as_bytes(), line.to_uppercase().as_bytes());
     }
 }
+
+#[test]
+fn every_flag_has_an_environment_variable_named_in_help() {
+    let help = run_server(&["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    let flags: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("--"))
+        .filter_map(|rest| rest.split([' ', ',', '<']).next())
+        .filter(|flag| !["help", "version"].contains(flag))
+        .collect();
+    assert!(flags.len() >= 13, "{text}");
+    for flag in flags {
+        let variable = format!("[env: UPCASE_{}=", flag.to_uppercase().replace('-', "_"));
+        assert!(
+            text.contains(&variable),
+            "--{flag} has no {variable}]: {text}"
+        );
+    }
+}
+
+#[test]
+fn the_environment_configures_the_server_as_the_flags_do() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_upcase-server"))
+        .env("UPCASE_TCP", "127.0.0.1:0")
+        .env("UPCASE_NO_UDP", "yes")
+        .env("UPCASE_ADMIN", "127.0.0.1:0")
+        .env("UPCASE_MAX_LINE", "8")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut announced = Vec::new();
+    for _ in 0..2 {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        announced.push(line.trim().to_string());
+    }
+    // No udp line: UPCASE_NO_UDP; an admin line: UPCASE_ADMIN.
+    assert!(
+        announced[0].starts_with("tcp listening on 127.0.0.1:"),
+        "{announced:?}"
+    );
+    assert!(
+        announced[1].starts_with("admin listening on "),
+        "{announced:?}"
+    );
+    let tcp = announced[0].rsplit(' ').next().unwrap();
+    let mut client = std::net::TcpStream::connect(tcp).unwrap();
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
+    std::io::Write::write_all(&mut client, b"123456789\n").unwrap();
+    assert_eq!(read_to_close(&mut client), b"error: line exceeds 8 bytes\n");
+    send_signal(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+
+    // A variable that turns a switch off leaves --udp usable; one that
+    // turns it on conflicts with it like the flag does.
+    let output = Command::new(env!("CARGO_BIN_EXE_upcase-server"))
+        .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .env("UPCASE_NO_UDP", "yes")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("UPCASE_NO_UDP"));
+    let server = Server::start_with(&[], |command| {
+        command.env("UPCASE_NO_UDP", "no");
+    });
+    assert!(server.udp.is_some());
+}

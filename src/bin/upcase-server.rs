@@ -2,8 +2,9 @@
 //! systemd), announce them, and run until SIGINT, SIGTERM or SIGHUP. All
 //! the serving is in the library.
 
-use clap::builder::RangedU64ValueParser;
-use clap::Parser;
+use clap::builder::{BoolishValueParser, RangedU64ValueParser};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
@@ -24,48 +25,64 @@ use upcase::shutdown::ShutdownSignal;
 #[command(name = "upcase-server", version, about, long_about)]
 struct Args {
     /// TCP address to listen on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    #[arg(
+        long,
+        env = "UPCASE_TCP",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7878"
+    )]
     tcp: String,
     /// UDP address to serve on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    #[arg(
+        long,
+        env = "UPCASE_UDP",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:7878"
+    )]
     udp: String,
-    /// Serve TCP only.
-    #[arg(long, conflicts_with = "udp")]
+    /// Serve TCP only (true/false, yes/no, 1/0 in the environment).
+    #[arg(long, env = "UPCASE_NO_UDP", value_parser = BoolishValueParser::new())]
     no_udp: bool,
     /// Worker threads for the pool models [default: the number of CPUs].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, env = "UPCASE_WORKERS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     workers: Option<u32>,
     /// Threading model: pool, fixed-pool, thread-per-connection or iterative.
-    #[arg(long, value_name = "M", default_value = "pool")]
+    #[arg(long, env = "UPCASE_MODEL", value_name = "M", default_value = "pool")]
     model: Model,
     /// Longest line answered, in bytes; longer lines get an error and close.
-    #[arg(long, value_name = "BYTES", default_value_t = upcase::codec::DEFAULT_MAX_LINE,
+    #[arg(long, env = "UPCASE_MAX_LINE", value_name = "BYTES", default_value_t = upcase::codec::DEFAULT_MAX_LINE,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     max_line: usize,
     /// Seconds a connection may go without a complete line (0 = never).
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "UPCASE_IDLE_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 300
+    )]
     idle_timeout: u64,
     /// Most TCP connections open at once.
-    #[arg(long, value_name = "N", default_value_t = 10_000,
+    #[arg(long, env = "UPCASE_MAX_CONNECTIONS", value_name = "N", default_value_t = 10_000,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     max_connections: usize,
     /// Most TCP connections open at once from one IP address (0 = no
     /// limit) [default: 1000, loopback clients exempt]. Behind a balancer
     /// every client shares the balancer's address: raise it or use 0.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "UPCASE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     max_connections_per_ip: Option<usize>,
-    /// Set SO_REUSEPORT, so several server processes share the address.
-    #[arg(long)]
+    /// Set SO_REUSEPORT, so several server processes share the address
+    /// (true/false, yes/no, 1/0 in the environment).
+    #[arg(long, env = "UPCASE_REUSE_PORT", value_parser = BoolishValueParser::new())]
     reuse_port: bool,
     /// Serve /metrics (Prometheus), /stats.json and a live page on ADDR.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, env = "UPCASE_ADMIN", value_name = "ADDR")]
     admin: Option<String>,
     /// Listen backlog [default: the system's maximum, net.core.somaxconn].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "UPCASE_BACKLOG", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     backlog: Option<u32>,
     /// Microseconds a serving thread keeps looking for work before it
     /// sleeps, while that pays (0 = never look).
-    #[arg(long, value_name = "MICROS",
+    #[arg(long, env = "UPCASE_BUSY_POLL", value_name = "MICROS",
           default_value_t = upcase::busy_poll::DEFAULT_MAX_WINDOW.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     busy_poll: u64,
@@ -89,7 +106,7 @@ impl Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = parse_args();
     let flusher = init_logging();
     let result = serve(&args);
     if let Some(flusher) = flusher {
@@ -102,6 +119,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The flags, from the command line or their environment variables.
+/// `--no-udp` with an address for UDP is a usage error (exit 2); clap's
+/// own `conflicts_with` cannot say this, because it also counts a variable
+/// that is set to "no" as given.
+fn parse_args() -> Args {
+    let matches = Args::command().get_matches();
+    let conflict = matches.get_flag("no_udp")
+        && !matches!(
+            matches.value_source("udp"),
+            None | Some(ValueSource::DefaultValue)
+        );
+    if conflict {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--no-udp (UPCASE_NO_UDP) cannot be used with --udp (UPCASE_UDP)",
+            )
+            .exit();
+    }
+    Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
 /// Logs go to stderr through a queue that never blocks a serving thread.
