@@ -24,6 +24,6 @@ command -v taskset >/dev/null || { echo "bench.sh: needs taskset (util-linux)" >
 echo "== the codec alone (cargo bench)"
 cargo bench --quiet --bench codec
 echo "== end to end, against the peers (peers/)"
-cargo build --release --quiet --bins
+cargo build --release --quiet -p upcase -p upcase-flood --bins
 cargo build --release --quiet -p upcase-peers
 python3 scripts/bench.py "$@"

@@ -9,5 +9,5 @@
 . "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-(cd "$root" && cargo build --release --quiet --bins)
+(cd "$root" && cargo build --release --quiet -p upcase -p upcase-flood --bins)
 exec "$root/target/release/upcase-flood" compare "$@"

@@ -19,14 +19,14 @@ usage() {
     echo "Defaults: --clients 16 --duration 10. Any upcase-flood flag may follow ADDR."
     echo "upcase-flood --help:"
     echo
-    if [ -x "$flood" ]; then "$flood" --help; else echo "(not built yet: cargo build --release)"; fi
+    if [ -x "$flood" ]; then "$flood" --help; else echo "(not built yet: cargo build --release -p upcase-flood)"; fi
 }
 for arg in "$@"; do
     case "$arg" in -h|--help) usage; exit 0 ;; esac
 done
 
 if [ ! -x "$flood" ] || [ -n "$(find "$root/src" "$root/flood" -newer "$flood" -name '*.rs' -print -quit 2>/dev/null)" ]; then
-    (cd "$root" && cargo build --release --quiet --bin upcase-flood)
+    (cd "$root" && cargo build --release --quiet -p upcase-flood --bin upcase-flood)
 fi
 
 transport="--tcp"

@@ -29,7 +29,7 @@ for tool in ip haproxy python3; do
 done
 [ "$(id -u)" = 0 ] || { echo "rolling-restart.sh: needs root (network namespaces)" >&2; exit 2; }
 
-cargo build --release --quiet --bin upcase-server --bin upcase-flood
+cargo build --release --quiet -p upcase -p upcase-flood --bin upcase-server --bin upcase-flood
 bin=target/release
 work=$(mktemp -d)
 ns="upcase-rr-$$"

@@ -8,5 +8,5 @@
 # non-zero on any failure. CI runs `scripts/soak.sh 20`.
 . "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
-(cd "$root" && cargo build --release --quiet --bins)
+(cd "$root" && cargo build --release --quiet -p upcase -p upcase-flood --bins)
 exec "$root/target/release/upcase-flood" soak ${1:+--seconds "$1"}

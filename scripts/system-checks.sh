@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v chromium >/dev/null || { echo "chromium is missing (scripts/install-system-packages.sh)" >&2; exit 1; }
-cargo build --release --quiet --bin upcase-server --bin upcase-client --bin upcase-flood
+cargo build --release --quiet -p upcase -p upcase-flood --bin upcase-server --bin upcase-client --bin upcase-flood
 out=target/system-checks
 mkdir -p "$out"
 pids=()

@@ -10,20 +10,28 @@
 //! | module | why it exists |
 //! | --- | --- |
 //! | [`codec`] | the protocol as pure functions: bytes in, uppercase bytes out |
-//! | [`pool`] | the Book's `ThreadPool` / `Worker` / `Job`, bounded and panic-proof |
+//! | [`thread_pool`] | the Book's `ThreadPool` / `Worker` / `Job`, bounded and panic-proof |
 //! | [`shutdown`] | the trigger passed into the server, so tests need no signals |
 //! | [`registry`] | every open connection: limits and shutdown reach them all |
 //! | [`tcp`] | the shared acceptor and the blocking and evented line handlers |
-//! | [`models`] | `pool`, `fixed-pool`, `thread-per-connection`, `iterative` |
+//! | [`models`] | the threading models `--model` chooses between ([`config::Model::ALL`]) |
+//! | [`poller`] | a readiness poller the shutdown signal wakes |
 //! | [`udp`] | the datagram service, one thread in every model |
 //! | [`busy_poll`] | look again for a few µs before sleeping, while that pays |
 //! | [`server`] | wires it together: `run(tcp, udp, config, shutdown)` |
 //! | [`net`] | opening sockets (explicit listen backlog) with clear errors |
 //! | [`config`], [`context`], [`stats`], [`throttle`] | settings, shared state, totals, quiet logs |
+//! | [`log_sink`] | logging that never blocks serving |
+//! | [`activity`], [`admin`] | what the server is doing now: the `--admin` page, `/metrics`, `/stats.json` |
+//! | [`process_stats`] | a process's memory, descriptors and threads (`/proc`) |
 //! | [`client`] | `upcase-client`: the interactive and piped client |
-//! | [`flood`] | `upcase-flood`: the verifying load generator |
 //!
-//! The binaries in `src/bin/` only parse flags and call into these.
+//! The binaries in `src/bin/` parse flags, open or inherit the sockets and
+//! handle signals, then call into these. The load generator and the
+//! teaching reports (`upcase-flood`) are the workspace crate `flood/`; the
+//! benchmark's peer servers are `peers/`.
+
+#![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod activity;
 pub mod admin;

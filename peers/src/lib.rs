@@ -5,6 +5,8 @@
 //! They have no limits, timeouts or graceful shutdown: they exist to be
 //! measured against (`scripts/bench.sh`).
 
+#![deny(rustdoc::broken_intra_doc_links)]
+
 /// Appends the uppercase of `input` to `out`: `str::to_uppercase` on each
 /// valid UTF-8 run, other bytes copied.
 pub fn upcase_into(input: &[u8], out: &mut Vec<u8>) {

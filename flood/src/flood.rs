@@ -1,169 +1,21 @@
-//! `upcase-flood`: many concurrent clients, every reply checked byte for
-//! byte, and a report of throughput, latency percentiles and loss.
-//!
-//! - [`payload`]: the lines sent and the replies expected;
-//! - [`tcp`] and [`udp`]: one function per client thread and mode;
-//! - [`report`]: per-client tallies merged into the final report;
-//! - [`compare`]: `upcase-flood compare`, every model and carrier measured
-//!   side by side ([`server_process`] starts the servers, [`transports`] measures
-//!   threads vs sockets, [`chart`] draws the SVG charts);
-//! - [`soak`]: `upcase-flood soak`, every model under good and hostile
-//!   traffic, checked for wrong replies and leaks.
+//! `upcase-flood`'s run: probe the server, open the idle connections,
+//! start the clients (see [`crate::clients`]) in their threads, merge
+//! their tallies into one [`Report`].
 //!
 //! Every run is bounded: by `--lines` per client or by `--duration`, and in
 //! any case by `--timeout`, after which clients stop and what is missing is
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
-use crate::payload::Text;
-use crate::report::{Report, Tally};
-use crate::{ping_pong, pipelined, tcp, udp};
+use crate::clients::{ping_pong, pipelined, tcp, udp};
+use crate::report::Report;
+use crate::run::{FloodError, Options, RunState, Target, REPLY_TIMEOUT};
+use crate::tally::Tally;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// Which transport to flood, and where.
-#[derive(Debug, Clone, Copy)]
-pub enum Target {
-    /// The TCP line protocol.
-    Tcp(SocketAddr),
-    /// The UDP datagram protocol.
-    Udp(SocketAddr),
-}
-
-/// What a flood run does.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The server.
-    pub target: Target,
-    /// Concurrent clients.
-    pub clients: usize,
-    /// Lines per client (ignored when `duration` is set).
-    pub lines: u64,
-    /// Approximate bytes per line, newline included.
-    pub line_bytes: usize,
-    /// Send for this long instead of a number of lines.
-    pub duration: Option<Duration>,
-    /// Lines in flight per client (1 = ping-pong).
-    pub pipeline: usize,
-    /// What the lines say.
-    pub text: Text,
-    /// A new TCP connection for every line.
-    pub connect_per_line: bool,
-    /// When a connection ends with a line unanswered, reconnect and send
-    /// it again (ping-pong).
-    pub reconnect: bool,
-    /// Extra idle TCP connections held open during the run.
-    pub idle: usize,
-    /// UDP: the most loss, in percent of datagrams sent, that still passes.
-    pub max_loss_pct: f64,
-    /// Hard limit on the whole run.
-    pub timeout: Duration,
-    /// Show a progress bar (only sensible on a terminal).
-    pub progress: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            target: Target::Tcp(SocketAddr::from(([127, 0, 0, 1], 7878))),
-            clients: 4,
-            lines: 1000,
-            line_bytes: 64,
-            duration: None,
-            pipeline: 1,
-            text: Text::Mixed,
-            connect_per_line: false,
-            reconnect: false,
-            idle: 0,
-            max_loss_pct: 5.0,
-            timeout: Duration::from_secs(300),
-            progress: false,
-        }
-    }
-}
-
-/// The run could not start: the server is not there.
-#[derive(Debug)]
-pub struct FloodError(pub String);
-
-impl std::fmt::Display for FloodError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for FloodError {}
-
-/// What every client thread shares: the options, the clock, the progress.
-pub struct RunState {
-    /// The options of this run.
-    pub options: Options,
-    started: Instant,
-    stop_sending_at: Option<Instant>,
-    deadline: Instant,
-    /// Replies received so far, for the progress bar.
-    pub progress: AtomicU64,
-}
-
-/// The longest a client waits for one reply before counting it lost.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
-
-impl RunState {
-    fn new(options: Options) -> RunState {
-        let started = Instant::now();
-        RunState {
-            stop_sending_at: options.duration.map(|d| started + d),
-            deadline: started + options.timeout,
-            started,
-            options,
-            progress: AtomicU64::new(0),
-        }
-    }
-
-    /// Whether line number `seq` (counting from 0) should still be sent.
-    pub fn should_send(&self, seq: u64) -> bool {
-        let now = Instant::now();
-        if now >= self.deadline {
-            return false;
-        }
-        match self.stop_sending_at {
-            Some(stop) => now < stop,
-            None => seq < self.options.lines,
-        }
-    }
-
-    /// How long a read may wait now: the reply timeout, or less near the deadline.
-    pub fn read_timeout(&self) -> Duration {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        left.clamp(Duration::from_millis(1), REPLY_TIMEOUT)
-    }
-
-    /// Whether the hard deadline has passed.
-    pub fn past_deadline(&self) -> bool {
-        Instant::now() >= self.deadline
-    }
-
-    /// One more good reply arrived for the client keeping `tally`: counted
-    /// for the progress bar, and as in the timed window if it still is.
-    pub fn replied(&self, tally: &mut Tally) {
-        self.replied_many(tally, 1);
-    }
-
-    /// [`RunState::replied`] for `lines` good replies at once.
-    pub fn replied_many(&self, tally: &mut Tally, lines: u64) {
-        self.progress.fetch_add(lines, Ordering::Relaxed);
-        if self
-            .stop_sending_at
-            .is_none_or(|stop| Instant::now() < stop)
-        {
-            tally.in_window += lines;
-        }
-    }
-}
 
 /// Floods the target as `options` say and reports what happened.
 pub fn run(options: Options) -> Result<Report, FloodError> {
@@ -361,15 +213,5 @@ impl ProgressDisplay {
             done.store(true, Ordering::Relaxed);
             let _ = ticker.join();
         }
-    }
-}
-
-/// Describes an I/O failure of client `id` in a few words.
-pub(crate) fn describe(id: usize, what: &str, error: &io::Error) -> String {
-    match error.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
-            format!("client {id}: {what}: timed out (no answer in time)")
-        }
-        _ => format!("client {id}: {what}: {error}"),
     }
 }

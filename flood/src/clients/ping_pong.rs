@@ -10,10 +10,10 @@
 //! the simple thread-per-client loop in `tcp.rs`: it is about surviving a
 //! restart, not about speed.)
 
-use crate::flood::{describe, RunState, REPLY_TIMEOUT};
+use crate::clients::tcp;
 use crate::payload::LineMaker;
-use crate::report::Tally;
-use crate::tcp;
+use crate::run::{describe, RunState, REPLY_TIMEOUT};
+use crate::tally::Tally;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};

@@ -14,7 +14,8 @@
 //! memory flat after warm-up; descriptors and threads back to their
 //! starting counts once the clients have gone.
 
-use crate::flood::{run as flood, Options, Target};
+use crate::flood::run as flood;
+use crate::run::{Options, Target};
 use crate::server_process::ServerProcess;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -1,11 +1,14 @@
-//! Starting `upcase-server` as a child process on free ports, for
-//! `upcase-flood compare`: the `… listening on ADDR` lines are the ready
-//! signal, and the child is always stopped (SIGTERM, then kill) on drop.
+//! Starting `upcase-server` as a child process on free ports, for the
+//! reports and the flood's own tests: the `… listening on ADDR` lines are
+//! the ready signal, and the child is always stopped (SIGTERM, then kill)
+//! on drop.
 
+use std::io::Read;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use upcase::process_stats::ProcessStats;
@@ -17,23 +20,72 @@ pub struct ServerProcess {
     pub tcp: SocketAddr,
     /// Its UDP address.
     pub udp: SocketAddr,
+    /// What it logged on stderr, when started with a log level.
+    log: Option<Arc<Mutex<String>>>,
+}
+
+/// The `upcase-server` built beside the running program: in the same
+/// directory, or one up when the program is a test in `target/*/deps/`.
+pub fn server_beside_this_program() -> io::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let dir = me
+        .parent()
+        .ok_or_else(|| io::Error::other("this program has no directory"))?;
+    let candidates = [dir.join("upcase-server"), dir.join("../upcase-server")];
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no upcase-server beside {}", me.display()),
+            )
+        })
 }
 
 impl ServerProcess {
     /// Starts `binary` on 127.0.0.1 port 0 (TCP and UDP) with `args`, and
     /// waits for its address lines.
     pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
+        ServerProcess::start_logging(binary, args, None)
+    }
+
+    /// [`ServerProcess::start`], keeping what the server logs at `level`
+    /// (`RUST_LOG`) for [`ServerProcess::log`]; `None`: errors only, not kept.
+    pub fn start_logging(
+        binary: &Path,
+        args: &[&str],
+        level: Option<&str>,
+    ) -> io::Result<ServerProcess> {
         let mut child = Command::new(binary)
             .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", level.unwrap_or("error"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(if level.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot start {}: {e}", binary.display()))
             })?;
+        let log = child.stderr.take().map(|mut pipe| {
+            let log = Arc::new(Mutex::new(String::new()));
+            let sink = Arc::clone(&log);
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                    if let Ok(mut text) = sink.lock() {
+                        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+            log
+        });
         let stdout = child
             .stdout
             .take()
@@ -50,7 +102,12 @@ impl ServerProcess {
         }
         thread::spawn(move || for _ in lines {});
         match (tcp, udp) {
-            (Some(tcp), Some(udp)) => Ok(ServerProcess { child, tcp, udp }),
+            (Some(tcp), Some(udp)) => Ok(ServerProcess {
+                child,
+                tcp,
+                udp,
+                log,
+            }),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -65,6 +122,14 @@ impl ServerProcess {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// What the server logged so far (empty unless started with a level).
+    pub fn log(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|log| log.lock().ok().map(|text| text.clone()))
+            .unwrap_or_default()
     }
 
     /// The server's resident memory in KiB (Linux), if it can be read.

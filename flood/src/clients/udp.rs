@@ -1,9 +1,9 @@
 //! The UDP flood client: up to `--pipeline` datagrams in flight, replies
 //! matched by the sequence number they carry, loss and reordering counted.
 
-use crate::flood::{describe, RunState};
 use crate::payload::{sequence_of, LineMaker};
-use crate::report::Tally;
+use crate::run::{describe, RunState};
+use crate::tally::Tally;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};

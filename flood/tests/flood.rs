@@ -8,15 +8,8 @@ use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::thread;
-
-fn flood(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_upcase-flood"))
-        .args(args)
-        .output()
-        .expect("run upcase-flood")
-}
 
 fn json_of(output: &Output) -> Value {
     let text = String::from_utf8_lossy(&output.stdout);
@@ -25,7 +18,7 @@ fn json_of(output: &Output) -> Value {
 
 #[test]
 fn tcp_counts_add_up_in_every_mode() {
-    let server = Server::start(&[]);
+    let server = start_server(&[]);
     let tcp = server.tcp.to_string();
     for mode in [&[][..], &["--pipeline", "32"], &["--connect-per-line"]] {
         let mut args = vec!["--tcp", &tcp, "--clients", "4", "--lines", "300", "--json"];
@@ -50,8 +43,8 @@ fn tcp_counts_add_up_in_every_mode() {
 
 #[test]
 fn udp_counts_add_up_and_loss_is_not_an_error() {
-    let server = Server::start(&[]);
-    let udp = server.udp.unwrap().to_string();
+    let server = start_server(&[]);
+    let udp = server.udp.to_string();
     let output = flood(&["--udp", &udp, "--clients", "2", "--lines", "500", "--json"]);
     assert!(output.status.success());
     let report = json_of(&output);
@@ -65,7 +58,7 @@ fn udp_counts_add_up_and_loss_is_not_an_error() {
 
 #[test]
 fn idle_connections_are_held_during_the_run() {
-    let server = Server::start(&["--workers", "1"]);
+    let server = start_server(&["--workers", "1"]);
     let tcp = server.tcp.to_string();
     let output = flood(&["--tcp", &tcp, "--idle", "50", "--lines", "100", "--json"]);
     assert!(output.status.success());
@@ -75,7 +68,7 @@ fn idle_connections_are_held_during_the_run() {
     let deadline = std::time::Instant::now() + PATIENCE;
     let mut accepted = 0;
     while accepted < 51 && std::time::Instant::now() < deadline {
-        accepted = server.stderr().matches(" connected").count();
+        accepted = server.log().matches(" connected").count();
         thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(accepted >= 51, "the server saw {accepted} connections");
@@ -83,7 +76,7 @@ fn idle_connections_are_held_during_the_run() {
 
 #[test]
 fn the_human_summary_has_the_numbers() {
-    let server = Server::start(&[]);
+    let server = start_server(&[]);
     let output = flood(&["--tcp", &server.tcp.to_string(), "--lines", "50"]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
@@ -125,7 +118,7 @@ fn start_wrong_server() -> String {
         Some(if i % 10 == 9 {
             line.to_vec()
         } else {
-            reference_uppercase(line)
+            upcase::codec::uppercase(line)
         })
     })
 }
@@ -158,7 +151,7 @@ fn a_wrong_server_is_caught_and_the_exit_status_says_so() {
 /// A server that answers every line right but never answers line 50 of
 /// a connection.
 fn start_server_that_skips_a_line() -> String {
-    start_line_server(|i, line| (i != 50).then(|| reference_uppercase(line)))
+    start_line_server(|i, line| (i != 50).then(|| upcase::codec::uppercase(line)))
 }
 
 #[test]
@@ -222,7 +215,7 @@ fn a_server_that_never_answers_ends_the_run_with_every_line_lost() {
 
 #[test]
 fn a_duration_run_ends_by_itself() {
-    let server = Server::start(&[]);
+    let server = start_server(&[]);
     let output = flood(&[
         "--tcp",
         &server.tcp.to_string(),

@@ -10,7 +10,7 @@
 
 use super::{ModelResults, Ping, Plan, PIPELINED_LINES, WORKERS};
 use crate::report::Report;
-use crate::transports::TransportCost;
+use crate::reports::transports::TransportCost;
 
 /// Results closer than this are called "within noise" (these machines
 /// vary by more than 10 % between runs).

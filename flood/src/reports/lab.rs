@@ -13,7 +13,7 @@
 //! or on Ctrl-C — and a later run removes any left by a run that crashed
 //! (its process is gone). Needs root, `ip` (iproute2) and `nft` (nftables).
 
-use crate::chart::{self, Axes, Point, Series};
+use crate::reports::chart::{self, Axes, Point, Series};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

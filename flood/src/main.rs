@@ -1,5 +1,6 @@
 //! `upcase-flood`: the verifying load generator. Parses flags, runs the
-//! flood (see the `flood` module), prints the report.
+//! flood or one of the reports (the `upcase_flood` library), prints the
+//! result.
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::io::{self, IsTerminal};
@@ -7,23 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-mod chart;
-mod compare;
-mod flood;
-mod lab;
-mod payload;
-mod ping_pong;
-mod pipelined;
-mod report;
-mod server_process;
-mod soak;
-mod tcp;
-mod transports;
-mod udp;
-
-use compare::CompareOptions;
-use flood::{Options, Target};
-use payload::Text;
+use upcase_flood::payload::Text;
+use upcase_flood::reports::compare::{self, CompareOptions};
+use upcase_flood::reports::{lab, soak};
+use upcase_flood::run::{Options, Target};
 
 /// upcase-flood: floods an upcase server with concurrent clients and
 /// checks every reply byte for byte.
@@ -193,8 +181,8 @@ fn main() -> ExitCode {
 fn server_binary(given: Option<PathBuf>) -> Result<PathBuf, ExitCode> {
     match given {
         Some(path) => Ok(path),
-        None => match std::env::current_exe() {
-            Ok(me) => Ok(me.with_file_name("upcase-server")),
+        None => match upcase_flood::server_process::server_beside_this_program() {
+            Ok(path) => Ok(path),
             Err(error) => {
                 eprintln!("upcase-flood: cannot find upcase-server: {error}; give --server PATH");
                 Err(ExitCode::from(2))
@@ -283,7 +271,7 @@ fn run_flood(args: &FloodArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match flood::run(options) {
+    let report = match upcase_flood::flood::run(options) {
         Ok(report) => report,
         Err(error) => {
             eprintln!("upcase-flood: {error}");

@@ -11,10 +11,11 @@ mod charts;
 mod findings;
 mod render;
 
-use crate::flood::{run as flood, Options, Target};
+use crate::flood::run as flood;
 use crate::report::Report;
+use crate::reports::transports;
+use crate::run::{Options, Target};
 use crate::server_process::ServerProcess;
-use crate::transports;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::TcpStream;
 use std::path::PathBuf;

@@ -3,8 +3,8 @@
 //! unanswered is drawn apart, as a labelled red cross, never on its line.
 
 use super::{ModelResults, Ping, Plan};
-use crate::chart::{self, Axes, Point, Series};
-use crate::transports::TransportCost;
+use crate::reports::chart::{self, Axes, Point, Series};
+use crate::reports::transports::TransportCost;
 use std::path::Path;
 
 fn model_points(results: &[ModelResults], point: impl Fn(&Ping) -> Point) -> Vec<Series> {

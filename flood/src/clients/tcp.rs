@@ -1,8 +1,8 @@
 //! TCP flood clients: ping-pong, pipelined, and connect-per-line.
 
-use crate::flood::{describe, RunState, REPLY_TIMEOUT};
 use crate::payload::LineMaker;
-use crate::report::Tally;
+use crate::run::{describe, RunState, REPLY_TIMEOUT};
+use crate::tally::Tally;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;

@@ -15,10 +15,10 @@
 //! expected in order: a lost or repeated line shifts everything after it
 //! and is found.
 
-use crate::flood::{describe, Options, RunState};
+use crate::clients::tcp;
 use crate::payload::LineMaker;
-use crate::report::Tally;
-use crate::tcp;
+use crate::run::{describe, Options, RunState};
+use crate::tally::Tally;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;

@@ -1,6 +1,8 @@
 //! `upcase-flood compare --quick` end to end: it starts the real server in
 //! every model and writes a report and charts holding numbers for each.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -9,7 +11,8 @@ fn compare_quick_writes_a_report_and_charts_for_every_model() {
     let output = Command::new(env!("CARGO_BIN_EXE_upcase-flood"))
         .args(["compare", "--quick", "--out"])
         .arg(&out)
-        .args(["--server", env!("CARGO_BIN_EXE_upcase-server")])
+        .arg("--server")
+        .arg(common::server_binary())
         .output()
         .expect("run upcase-flood compare");
     assert!(

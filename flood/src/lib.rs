@@ -1,0 +1,30 @@
+//! `upcase-flood`, the library: many concurrent clients, every reply
+//! checked byte for byte, and the teaching reports built on them. A
+//! library (not only a binary) so its parts are unit-tested and reused by
+//! the tests and the benchmark.
+//!
+//! The clients and their tally:
+//! - [`payload`]: the lines sent and the replies expected;
+//! - [`run`]: what every client shares (options, clock, deadline) and the
+//!   one rule for what a timeout is;
+//! - [`tally`]: what one client counted, and the rule for what counts;
+//! - [`clients`]: one function per client kind (TCP ping-pong, pipelined,
+//!   connect-per-line, UDP);
+//! - [`flood`]: one run: probe, start the clients, merge their tallies;
+//! - [`report`]: the merged result, judged and printed (or JSON).
+//!
+//! The reports ([`reports`]): `compare` (every model and carrier side by
+//! side), `lab` (TCP and UDP under real packet loss), `soak` (every model
+//! under good and hostile traffic), with [`server_process`] starting the
+//! servers they measure.
+
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod clients;
+pub mod flood;
+pub mod payload;
+pub mod report;
+pub mod reports;
+pub mod run;
+pub mod server_process;
+pub mod tally;
