@@ -4,7 +4,7 @@
 //! It must measure the server, not itself, so the per-line work is gone
 //! from the common path:
 //! - the lines (each with its own `c<client> s<n>` tag) and their expected
-//!   replies are made once, as a [`LineCycle`] the writer walks through in
+//!   replies are made once, as a `LineCycle` the writer walks through in
 //!   batches; a batch is one `write` system call;
 //! - the reader compares whole batches of replies with one `memcmp` as the
 //!   bytes arrive, and records the batch's latency once for all its lines.
