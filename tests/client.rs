@@ -4,16 +4,9 @@
 mod common;
 
 use common::*;
-use std::io::{Cursor, Read};
-use std::net::{TcpListener, UdpSocket};
-use std::thread;
+use std::io::Cursor;
+use std::net::UdpSocket;
 use upcase::client;
-
-/// A port on which nothing listens (bound, then released).
-fn closed_port() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
 
 #[test]
 fn piped_input_of_many_megabytes_comes_back_exactly() {
@@ -65,7 +58,7 @@ fn udp_sends_each_line_as_a_datagram() {
 
 #[test]
 fn a_refused_connection_is_one_clear_line() {
-    let address = closed_port();
+    let address = fake::closed_port();
     let output = run_client(&[&address], b"hello\n".to_vec());
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -76,18 +69,14 @@ fn a_refused_connection_is_one_clear_line() {
 
 #[test]
 fn a_reset_connection_is_one_clear_line() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let resetter = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let mut first = [0u8; 1];
-        let _ = (&stream).read(&mut first);
-        socket2::SockRef::from(&stream)
-            .set_linger(Some(std::time::Duration::ZERO))
-            .unwrap();
+    let resetter = fake::tcp(|listener| {
+        let stream = fake::accept(&listener);
+        fake::read_line(&stream);
+        fake::reset(stream);
     });
+    let address = resetter.addr.clone();
     let output = run_client(&[&address], b"hello\n".repeat(100_000));
-    resetter.join().unwrap();
+    resetter.join();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -5,12 +5,13 @@
 
 mod common;
 
+use common::fake::{self, accept, read_line, read_to_fin};
 use common::*;
 use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+use upcase::client;
 
 fn client() -> Command {
     Command::new(env!("CARGO_BIN_EXE_upcase-client"))
@@ -22,15 +23,14 @@ fn stderr_of(output: &Output) -> String {
 
 #[test]
 fn a_silent_server_is_a_timeout_not_a_hang() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let holder = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        thread::sleep(Duration::from_secs(4));
-        drop(stream);
+    let server = fake::tcp(|listener| {
+        let stream = accept(&listener);
+        read_to_fin(&stream);
+        // Held open, answering nothing, until the test joins the fake.
+        stream
     });
     let started = Instant::now();
-    let output = run_client(&["--timeout", "1", &address], b"hi\n".to_vec());
+    let output = run_client(&["--timeout", "1", &server.addr], b"hi\n".to_vec());
     assert!(!output.status.success());
     assert!(
         started.elapsed() < Duration::from_secs(4),
@@ -38,30 +38,159 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
     );
     let stderr = stderr_of(&output);
     assert!(
-        stderr.contains("no reply") && stderr.contains(&address),
+        stderr.contains("no reply") && stderr.contains(&server.addr),
         "{stderr}"
     );
-    holder.join().unwrap();
+    server.join();
 }
 
 #[test]
 fn a_server_that_closes_after_half_a_reply_is_a_failure() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let server = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut line = String::new();
-        BufReader::new(&stream).read_line(&mut line).unwrap();
-        stream.write_all(b"HAL").unwrap();
+    let server = fake::tcp(|listener| {
+        let stream = accept(&listener);
+        assert_eq!(read_to_fin(&stream), b"half\nsecond\n");
+        (&stream).write_all(b"HAL").unwrap();
+        fake::close(stream);
     });
-    let output = run_client(&[&address], b"half\nsecond\n".to_vec());
-    server.join().unwrap();
+    let output = run_client(&[&server.addr], b"half\nsecond\n".to_vec());
+    server.join();
     assert!(!output.status.success(), "exit 0 after a cut reply");
     assert!(
         stderr_of(&output).contains("unanswered"),
         "{}",
         stderr_of(&output)
     );
+    assert_eq!(output.stdout, b"", "a cut reply was printed");
+}
+
+/// To `sent`, a server answers `answer` and closes: what the client says.
+fn cut_last_reply(sent: &'static [u8], answer: &'static [u8]) -> Output {
+    let server = fake::tcp(move |listener| {
+        let stream = accept(&listener);
+        // All of the input (and the client's FIN) first: the client then
+        // knows its input ended when the reply ends.
+        assert_eq!(read_to_fin(&stream), sent);
+        (&stream).write_all(answer).unwrap();
+        fake::close(stream);
+    });
+    let output = run_client(&[&server.addr], sent.to_vec());
+    server.join();
+    output
+}
+
+#[test]
+fn a_cut_last_reply_is_a_failure() {
+    for sent in [&b"hello world\n"[..], b"hello world"] {
+        let output = cut_last_reply(sent, b"HEL");
+        let stderr = stderr_of(&output);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{sent:?}: exit 0 on {:?}",
+            output.stdout
+        );
+        assert_eq!(output.stdout, b"", "a cut reply was printed");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("in the middle of a reply"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unterminated_last_line_is_answered_by_its_whole_reply_and_the_close() {
+    let output = cut_last_reply("straße".as_bytes(), b"STRASSE");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(output.stdout, b"STRASSE");
+    // A longer reply than the line's is no more its reply than a shorter.
+    let output = cut_last_reply(b"hello", b"HELLO!");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.stdout, b"");
+}
+
+#[test]
+fn a_reply_without_end_is_bounded() {
+    const STREAMED: usize = 64 << 20;
+    let server = fake::tcp(|listener| {
+        let stream = accept(&listener);
+        read_line(&stream);
+        // `A`s and never a newline, until the client goes.
+        let chunk = vec![b'A'; 64 * 1024];
+        let mut sent = 0;
+        while sent < STREAMED && (&stream).write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+        sent
+    });
+    let output = run_client(&[&server.addr], b"hello\n".to_vec());
+    let sent = server.join();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.stdout, b"");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--max-reply"), "{stderr}");
+    // It stopped reading: what it took is its limit plus socket buffers.
+    assert!(sent < STREAMED, "the client read all {sent} bytes");
+}
+
+#[test]
+fn max_reply_is_what_one_reply_may_hold_newline_included() {
+    let server = Server::start(&[]);
+    let addr = server.tcp.to_string();
+    let fits = run_client(&["--max-reply", "6", &addr], b"hello\n".to_vec());
+    assert!(fits.status.success(), "{}", stderr_of(&fits));
+    assert_eq!(fits.stdout, b"HELLO\n");
+    let over = run_client(&["--max-reply", "6", &addr], "straße\n".as_bytes().to_vec());
+    assert_eq!(over.status.code(), Some(1));
+    assert!(
+        stderr_of(&over).contains("--max-reply"),
+        "{}",
+        stderr_of(&over)
+    );
+}
+
+#[test]
+fn an_empty_udp_reply_to_a_line_is_not_its_answer() {
+    // nginx in front of a backend that is down answers an empty datagram.
+    let proxy = fake::udp(|socket| {
+        let mut buf = [0u8; 1024];
+        let mut tries = 0;
+        while let Ok((_, from)) = socket.recv_from(&mut buf) {
+            socket.send_to(b"", from).unwrap();
+            tries += 1;
+            if tries == client::UDP_ATTEMPTS {
+                break;
+            }
+        }
+        tries
+    });
+    let output = run_client(&["--udp", &proxy.addr], b"hello\n".to_vec());
+    assert_eq!(proxy.join(), client::UDP_ATTEMPTS);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(output.stdout, b"");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("empty"), "{stderr}");
+}
+
+#[test]
+fn an_empty_udp_reply_is_retried_and_a_real_answer_taken() {
+    // The balancer's next pick is a backend that is up.
+    let proxy = fake::udp(|socket| {
+        let mut buf = [0u8; 1024];
+        let (_, from) = socket.recv_from(&mut buf).unwrap();
+        socket.send_to(b"", from).unwrap();
+        let (n, from) = socket.recv_from(&mut buf).unwrap();
+        socket
+            .send_to(&reference_uppercase(&buf[..n]), from)
+            .unwrap();
+        // An empty line is an empty datagram, and its answer is empty.
+        let (n, from) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!(n, 0);
+        socket.send_to(b"", from).unwrap();
+    });
+    let output = run_client(&["--udp", &proxy.addr], b"hello\n\n".to_vec());
+    proxy.join();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert_eq!(output.stdout, b"HELLO\n\n");
 }
 
 #[test]
@@ -110,46 +239,6 @@ fn a_closed_stdout_ends_the_client_promptly() {
         assert!(Instant::now() < deadline, "the client kept running");
         thread::sleep(Duration::from_millis(20));
     }
-}
-
-#[test]
-fn reconnect_resends_exactly_the_unanswered_lines() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let server = thread::spawn(move || {
-        // First connection: answer two lines, then leave (a restart).
-        let (stream, _) = listener.accept().unwrap();
-        let mut reader = BufReader::new(&stream);
-        for _ in 0..2 {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            (&stream).write_all(line.to_uppercase().as_bytes()).unwrap();
-        }
-        drop(reader);
-        stream.shutdown(std::net::Shutdown::Both).unwrap();
-        drop(stream);
-        // Second connection: answer everything.
-        let (stream, _) = listener.accept().unwrap();
-        let mut received = Vec::new();
-        let mut reader = BufReader::new(&stream);
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap() > 0 {
-            (&stream).write_all(line.to_uppercase().as_bytes()).unwrap();
-            received.push(std::mem::take(&mut line));
-        }
-        received
-    });
-    let input: String = (0..50).map(|i| format!("line {i}\n")).collect();
-    let output = run_client(&["--reconnect", &address], input.clone().into_bytes());
-    let resent = server.join().unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        input.to_uppercase()
-    );
-    // Lines 0 and 1 were answered by the first server and never resent.
-    assert_eq!(resent.len(), 48, "{resent:?}");
-    assert_eq!(resent[0], "line 2\n");
 }
 
 /// Runs a Python script with the client's path and the server's address

@@ -21,10 +21,18 @@ struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10.0,
           value_parser = parse_seconds)]
     timeout: f64,
-    /// TCP: when the connection ends with lines unanswered, reconnect and
-    /// resend exactly those lines.
-    #[arg(long)]
+    #[arg(long, help = format!(
+        "TCP: when the connection ends with lines unanswered, reconnect (with back-off, \
+         for up to {} s per outage) and resend exactly those lines",
+        client::backoff::OUTAGE_LIMIT.as_secs()
+    ))]
     reconnect: bool,
+    /// TCP: the most bytes one reply may hold, its newline included (the
+    /// default fits the longest line the server answers by default, grown
+    /// as much as uppercasing can grow it).
+    #[arg(long, value_name = "BYTES", default_value_t = client::DEFAULT_MAX_REPLY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 40))]
+    max_reply: usize,
     /// The server's address (a name tries every address it resolves to).
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:7878")]
     addr: String,
@@ -63,6 +71,7 @@ fn main() -> ExitCode {
             interactive,
             timeout: Duration::from_secs_f64(args.timeout),
             reconnect: args.reconnect,
+            max_reply: args.max_reply,
         };
         client::run_tcp(&addrs, input, output, &options)
     };

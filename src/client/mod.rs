@@ -1,18 +1,28 @@
 //! `upcase-client`: send lines, print the replies.
 //!
+//! It never prints a wrong answer, and exits 0 only when every line got its
+//! whole reply:
 //! - [`tcp`]: stdin streamed to the connection while replies stream to
 //!   stdout (so piped input of any size never deadlocks), with a prompt
 //!   when stdin is a terminal, a `--timeout` for replies that are due, and
 //!   `--reconnect`, which resends exactly the lines left unanswered;
-//! - [`udp`]: one datagram per line, retried a few times on silence.
+//! - `replies`: what counts as a whole reply, what is printed, what a
+//!   connection's end means (strict: a cut reply is never shown);
+//! - [`backoff`]: when to try to reconnect and when to give up (shared with
+//!   `upcase-flood --reconnect`);
+//! - [`udp`]: one datagram per line, retried a few times on silence (or an
+//!   empty reply to a non-empty line).
 
+pub mod backoff;
+mod replies;
 pub mod tcp;
 pub mod udp;
 
 use std::fmt;
 use std::io::{self, ErrorKind};
 
-pub use tcp::{run_tcp, TcpOptions};
+pub use backoff::Backoff;
+pub use tcp::{run_tcp, TcpOptions, DEFAULT_MAX_REPLY};
 pub use udp::{run_udp, UDP_ATTEMPTS, UDP_RETRY_AFTER};
 
 /// The prompt shown when stdin is a terminal.

@@ -1,6 +1,11 @@
 //! The UDP client: each line is one datagram (without its terminator) and
 //! each reply is printed on a line of its own. A missing reply is retried
 //! a few times before the client gives up with a clear message.
+//!
+//! An empty reply to a non-empty datagram is no reply: the server never
+//! sends one (the uppercase of a non-empty payload is not empty), but a
+//! proxy does — nginx answers an empty datagram when the server behind it
+//! is down. It is retried like silence (the proxy's next pick may be up).
 
 use super::{explain, ClientError, PROMPT};
 use std::io::{self, BufRead, ErrorKind, Write};
@@ -44,12 +49,16 @@ pub fn run_udp(
             return Ok(());
         }
         let payload = strip_terminator(&line);
-        let received = ask_udp(&socket, payload, &mut reply).map_err(|e| match e.kind() {
-            ErrorKind::TimedOut | ErrorKind::WouldBlock => ClientError(format!(
+        let received = ask_udp(&socket, payload, &mut reply).map_err(|e| match e {
+            NoAnswer::Silence { empty: 0 } => ClientError(format!(
                 "no reply from {name} (udp) after {UDP_ATTEMPTS} tries over {} s",
                 UDP_ATTEMPTS as u64 * UDP_RETRY_AFTER.as_secs()
             )),
-            _ => fail(e),
+            NoAnswer::Silence { empty } => ClientError(format!(
+                "{name} (udp) answered {empty} of {UDP_ATTEMPTS} tries with an empty datagram, \
+                 which is no reply to a non-empty line (a proxy whose server is down?)"
+            )),
+            NoAnswer::Failed(e) => fail(e),
         })?;
         output.write_all(&reply[..received]).map_err(fail)?;
         output.write_all(b"\n").map_err(fail)?;
@@ -57,22 +66,37 @@ pub fn run_udp(
     }
 }
 
-/// Sends `payload` and waits for one reply, resending on silence.
-fn ask_udp(socket: &UdpSocket, payload: &[u8], reply: &mut [u8]) -> io::Result<usize> {
+/// Why a datagram got no answer.
+enum NoAnswer {
+    /// Every try met silence, or an empty reply (`empty` of them).
+    Silence {
+        empty: u32,
+    },
+    Failed(io::Error),
+}
+
+impl From<io::Error> for NoAnswer {
+    fn from(error: io::Error) -> Self {
+        NoAnswer::Failed(error)
+    }
+}
+
+/// Sends `payload` and waits for one reply, resending on silence (and on
+/// an empty reply to a non-empty payload).
+fn ask_udp(socket: &UdpSocket, payload: &[u8], reply: &mut [u8]) -> Result<usize, NoAnswer> {
     discard_stale_replies(socket, reply)?;
     socket.set_read_timeout(Some(UDP_RETRY_AFTER))?;
-    let mut last_error = io::Error::from(ErrorKind::TimedOut);
+    let mut empty = 0;
     for _ in 0..UDP_ATTEMPTS {
         socket.send(payload)?;
         match socket.recv(reply) {
+            Ok(0) if !payload.is_empty() => empty += 1,
             Ok(n) => return Ok(n),
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                last_error = e;
-            }
-            Err(e) => return Err(e),
+            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {}
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(last_error)
+    Err(NoAnswer::Silence { empty })
 }
 
 /// Drops late replies to earlier, resent datagrams, so that they are not

@@ -23,6 +23,11 @@ use std::fmt;
 /// The default for `--max-line`: the longest line, in bytes, that is answered.
 pub const DEFAULT_MAX_LINE: usize = 65536;
 
+/// The most uppercasing can grow text: three times its bytes (`ΐ`, two
+/// bytes, becomes `Ϊ́`, six). A reply to a line of `n` bytes holds at most
+/// `n * MAX_GROWTH` bytes and its newline.
+pub const MAX_GROWTH: usize = 3;
+
 /// The largest payload one IPv4 UDP datagram can carry (65,535 minus the
 /// 20-byte IPv4 and 8-byte UDP headers).
 pub const MAX_DATAGRAM: usize = 65507;
@@ -233,6 +238,21 @@ impl LineCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_character_grows_past_max_growth_and_one_reaches_it() {
+        let mut most = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let mut bytes = [0u8; 4];
+            let grown = uppercase(c.encode_utf8(&mut bytes).as_bytes()).len();
+            assert!(
+                grown <= MAX_GROWTH * c.len_utf8(),
+                "{c:?} grows to {grown} bytes"
+            );
+            most = most.max(grown / c.len_utf8());
+        }
+        assert_eq!(most, MAX_GROWTH);
+    }
 
     fn decode_all(chunks: &[&[u8]], max_line: usize) -> (Vec<u8>, Result<usize, LineTooLong>) {
         let mut codec = LineCodec::new(max_line);

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod fake;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
