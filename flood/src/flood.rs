@@ -65,6 +65,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
                 .collect(),
         };
         for client in tallies {
+            let client = run.finish(client);
             per_client.push(client.in_window);
             tally.merge(client);
         }
@@ -212,6 +213,88 @@ impl ProgressDisplay {
         if let Some((ticker, done)) = self.ticker {
             done.store(true, Ordering::Relaxed);
             let _ = ticker.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+    /// A TCP server that answers every line with the line itself: every
+    /// reply arrives, and every one is wrong.
+    fn echo_tcp_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            for stream in listener.incoming().take(200) {
+                let Ok(stream) = stream else { continue };
+                thread::spawn(move || {
+                    let mut line = Vec::new();
+                    let mut reader = BufReader::new(&stream);
+                    while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+                        if (&stream).write_all(&line).is_err() {
+                            break;
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    /// The same over UDP: each datagram comes back unchanged (the probe too).
+    fn echo_udp_server() -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let address = socket.local_addr().unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(&buf[..n], from);
+            }
+        });
+        address
+    }
+
+    /// Every client kind against a server whose every reply is wrong: each
+    /// reply is a mismatch, none is answered (in the timed window or at
+    /// all), none is also lost. The connect-per-line, `--reconnect` and UDP
+    /// clients used to count wrong replies as answered in the window.
+    #[test]
+    fn a_wrong_reply_is_never_answered_in_any_mode() {
+        let (tcp, udp) = (echo_tcp_server(), echo_udp_server());
+        type Adjust = fn(&mut Options);
+        let modes: [(&str, Target, Adjust); 5] = [
+            ("ping-pong", Target::Tcp(tcp), |_| {}),
+            ("reconnect", Target::Tcp(tcp), |o| o.reconnect = true),
+            ("connect-per-line", Target::Tcp(tcp), |o| {
+                o.connect_per_line = true
+            }),
+            ("pipelined", Target::Tcp(tcp), |o| o.pipeline = 8),
+            ("udp", Target::Udp(udp), |_| {}),
+        ];
+        for (mode, target, adjust) in modes {
+            let mut options = Options {
+                target,
+                clients: 2,
+                lines: 20,
+                timeout: Duration::from_secs(20),
+                ..Options::default()
+            };
+            adjust(&mut options);
+            let report = run(options).unwrap();
+            let t = &report.tally;
+            assert_eq!(t.sent, 40, "{mode}");
+            assert_eq!((t.ok, t.mismatches, t.lost), (0, 40, 0), "{mode}");
+            assert_eq!(t.in_window, 0, "{mode}: wrong replies counted as answered");
+            assert_eq!(report.per_client, [0, 0], "{mode}");
+            assert!(!report.passed(), "{mode}");
         }
     }
 }

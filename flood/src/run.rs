@@ -134,14 +134,35 @@ impl RunState {
         Instant::now() >= self.deadline
     }
 
-    /// One more good reply arrived for the client keeping `tally`: counted
-    /// for the progress bar, and as in the timed window if it still is.
-    pub fn replied(&self, tally: &mut Tally) {
-        self.replied_many(tally, 1);
+    /// A reply to one line arrived, `micros` after the line was sent:
+    /// checked byte for byte against `want`. This decides what counts: a
+    /// right reply is answered (the progress bar, and the timed window if
+    /// it is still open); a wrong one is a mismatch and never answered.
+    /// Returns whether it was right.
+    pub fn record(&self, tally: &mut Tally, reply: &[u8], want: &[u8], micros: u64) -> bool {
+        let right = tally.check(reply, want, micros);
+        if right {
+            self.answered(tally, 1);
+        }
+        right
     }
 
-    /// [`RunState::replied`] for `lines` good replies at once.
-    pub fn replied_many(&self, tally: &mut Tally, lines: u64) {
+    /// [`RunState::record`] for `lines` replies already compared together
+    /// and all right (a pipelined batch), each `micros` after sending.
+    pub fn record_right(&self, tally: &mut Tally, lines: u64, micros: u64) {
+        tally.ok_many(lines, micros);
+        self.answered(tally, lines);
+    }
+
+    /// The other half of [`RunState::record`]: a client has ended, and
+    /// every line it sent that got no reply (right or wrong) was lost,
+    /// whatever ended it (timeout, close, reset, the deadline, UDP loss).
+    pub fn finish(&self, mut tally: Tally) -> Tally {
+        tally.lost = tally.sent.saturating_sub(tally.ok + tally.mismatches);
+        tally
+    }
+
+    fn answered(&self, tally: &mut Tally, lines: u64) {
         self.progress.fetch_add(lines, Ordering::Relaxed);
         if self
             .stop_sending_at

@@ -14,7 +14,8 @@ pub struct Tally {
     pub ok: u64,
     /// Replies that arrived but were wrong.
     pub mismatches: u64,
-    /// Lines that never got a reply.
+    /// Lines that never got a reply (set once, when the client ends:
+    /// [`RunState::finish`](crate::run::RunState::finish)).
     pub lost: u64,
     /// UDP replies that arrived after a later one.
     pub reordered: u64,
@@ -62,11 +63,15 @@ impl Tally {
         }
     }
 
-    /// Compares a reply with the expected one and records the outcome.
-    pub fn check(&mut self, reply: &[u8], expected: &[u8], micros: u64) {
+    /// Compares a reply with the expected one and records the outcome;
+    /// returns whether it was right. Clients call
+    /// [`RunState::record`](crate::run::RunState::record), which also
+    /// decides what counts as answered.
+    pub(crate) fn check(&mut self, reply: &[u8], expected: &[u8], micros: u64) -> bool {
         if reply == expected {
             self.ok += 1;
             self.latency.saturating_record(micros.max(1));
+            true
         } else {
             self.mismatches += 1;
             if self.mismatches == 1 {
@@ -77,12 +82,13 @@ impl Tally {
                 ));
                 self.error_count -= 1; // a mismatch is counted as such, not as an error
             }
+            false
         }
     }
 
     /// Records `lines` replies that were all right and waited `micros`
     /// (a pipelined batch checked at once).
-    pub fn ok_many(&mut self, lines: u64, micros: u64) {
+    pub(crate) fn ok_many(&mut self, lines: u64, micros: u64) {
         self.ok += lines;
         self.latency.saturating_record_n(micros.max(1), lines);
     }

@@ -86,15 +86,7 @@ pub fn ping_pong_group(ids: &[usize], addr: SocketAddr, run: &RunState) -> Vec<T
             }
         }
     }
-    pingers
-        .into_iter()
-        .map(|mut pinger| {
-            // Every line sent and not answered (right or wrong) was lost.
-            let answered = pinger.tally.ok + pinger.tally.mismatches;
-            pinger.tally.lost = pinger.tally.sent.saturating_sub(answered);
-            pinger.tally
-        })
-        .collect()
+    pingers.into_iter().map(|pinger| pinger.tally).collect()
 }
 
 impl Pinger {
@@ -208,11 +200,7 @@ impl Pinger {
             self.tally
                 .error(format!("client {}: an unasked-for reply", self.id));
         }
-        let ok = self.reply[..end] == *want;
-        self.tally.check(&self.reply[..end], want, micros);
-        if ok {
-            run.replied(&mut self.tally);
-        }
+        run.record(&mut self.tally, &self.reply[..end], want, micros);
         self.seq += 1;
         self.send_next(run);
     }

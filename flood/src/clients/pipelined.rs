@@ -62,8 +62,6 @@ pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         }
         Err(_) => tally.error(format!("client {id}: the sending thread panicked")),
     }
-    let answered = tally.ok + tally.mismatches;
-    tally.lost += tally.sent.saturating_sub(answered);
     if let Err(error) = read_result {
         tally.error(describe(id, "waiting for a reply", &error));
     }
@@ -186,8 +184,7 @@ fn check_replies(
         if input.starts_with(want)? {
             input.consume(want.len());
             let micros = written_at.elapsed().as_micros() as u64;
-            tally.ok_many(count as u64, micros);
-            run.replied_many(tally, count as u64);
+            run.record_right(tally, count as u64, micros);
             continue;
         }
         // Something differs: line by line, to count and show it.
@@ -200,13 +197,9 @@ fn check_replies(
                 ));
             };
             let micros = written_at.elapsed().as_micros() as u64;
-            let ok = reply == want;
-            tally.check(reply, want, micros);
+            run.record(tally, reply, want, micros);
             let length = reply.len();
             input.consume(length);
-            if ok {
-                run.replied(tally);
-            }
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! TCP flood clients: ping-pong, pipelined, and connect-per-line.
 
 use crate::payload::LineMaker;
-use crate::run::{describe, RunState, REPLY_TIMEOUT};
+use crate::run::{describe, is_timeout, RunState, REPLY_TIMEOUT};
 use crate::tally::Tally;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -38,10 +38,13 @@ fn read_reply(reader: &mut impl BufRead, reply: &mut Vec<u8>, limit: usize) -> i
     Ok(!reply.is_empty())
 }
 
-/// Records how waiting for one reply ended. Returns whether the client
-/// can go on (a closed or failed connection ends it).
+/// Records how waiting for one reply ended (through
+/// [`RunState::record`]; an unanswered line is counted lost when the
+/// client finishes). Returns whether the client can go on (a closed or
+/// failed connection ends it).
 fn record_reply(
     id: usize,
+    run: &RunState,
     tally: &mut Tally,
     outcome: io::Result<bool>,
     reply: &[u8],
@@ -50,16 +53,14 @@ fn record_reply(
 ) -> bool {
     match outcome {
         Ok(true) => {
-            tally.check(reply, want, started.elapsed().as_micros() as u64);
+            run.record(tally, reply, want, started.elapsed().as_micros() as u64);
             true
         }
         Ok(false) => {
-            tally.lost += 1;
             tally.error(format!("client {id}: the server closed the connection"));
             false
         }
         Err(error) => {
-            tally.lost += 1;
             tally.error(describe(id, "waiting for a reply", &error));
             false
         }
@@ -95,9 +96,7 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         });
         let connection_ended = match &outcome {
             Ok(false) => true,
-            Err(error) => {
-                error.kind() != io::ErrorKind::WouldBlock && error.kind() != io::ErrorKind::TimedOut
-            }
+            Err(error) => !is_timeout(error),
             Ok(true) => false,
         };
         if run.options.reconnect && connection_ended && !run.past_deadline() {
@@ -118,10 +117,9 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
             }
         }
         resending = false;
-        if !record_reply(id, &mut tally, outcome, &reply, want, started) {
+        if !record_reply(id, run, &mut tally, outcome, &reply, want, started) {
             break;
         }
-        run.replied(&mut tally);
         seq += 1;
     }
     tally
@@ -183,10 +181,9 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
                     .read_to_end(&mut reply)
             });
         let outcome = exchange.map(|_| !reply.is_empty());
-        if !record_reply(id, &mut tally, outcome, &reply, want, started) {
+        if !record_reply(id, run, &mut tally, outcome, &reply, want, started) {
             break;
         }
-        run.replied(&mut tally);
         seq += 1;
     }
     tally

@@ -2,7 +2,7 @@
 //! matched by the sequence number they carry, loss and reordering counted.
 
 use crate::payload::{sequence_of, LineMaker};
-use crate::run::{describe, RunState};
+use crate::run::{describe, is_timeout, RunState};
 use crate::tally::Tally;
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -44,7 +44,7 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
         socket.send(b"probe").map_err(fail)?;
         match socket.recv(&mut buf) {
             Ok(_) => return Ok(()),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if is_timeout(&e) => {}
             Err(e) => return Err(fail(e)),
         }
     }
@@ -80,13 +80,12 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
                 }
                 // The kernel's buffer is full, or a firewall rule on this
                 // host dropped it (EPERM; the lab's packet loss): a loss,
-                // counted.
+                // counted (sent, never answered).
                 Err(e)
                     if e.kind() == ErrorKind::WouldBlock
                         || e.raw_os_error() == Some(libc::EPERM) =>
                 {
                     tally.sent += 1;
-                    tally.lost += 1;
                 }
                 Err(error) => {
                     tally.error(describe(id, "send", &error));
@@ -96,7 +95,6 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
             seq += 1;
         }
         if in_flight.is_empty() || run.past_deadline() {
-            tally.lost += in_flight.len() as u64;
             return tally;
         }
         match socket.recv(&mut buf) {
@@ -112,10 +110,9 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
                     &mut tally,
                 )
             }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if is_timeout(&e) => {}
             Err(error) => {
                 tally.error(describe(id, "receive", &error));
-                tally.lost += in_flight.len() as u64;
                 return tally;
             }
         }
@@ -123,8 +120,7 @@ pub fn client(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
             .front()
             .is_some_and(|(_, sent)| sent.elapsed() >= LOSS_TIMEOUT)
         {
-            in_flight.pop_front();
-            tally.lost += 1;
+            in_flight.pop_front(); // lost: a late reply is ignored
         }
     }
 }
@@ -155,11 +151,8 @@ fn receive(
     tally: &mut Tally,
 ) {
     let Some(seq) = sequence_of(reply, id) else {
-        tally.check(
-            reply,
-            b"<a reply carrying this client's sequence number>",
-            0,
-        );
+        let want = b"<a reply carrying this client's sequence number>";
+        run.record(tally, reply, want, 0);
         return;
     };
     // A reply to a datagram already counted lost (or a duplicate) is ignored.
@@ -172,6 +165,5 @@ fn receive(
     }
     *highest_seen = Some(highest_seen.map_or(seq, |h| h.max(seq)));
     let (_, expected) = datagram_and_reply(lines, seq);
-    tally.check(reply, expected, sent.elapsed().as_micros() as u64);
-    run.replied(tally);
+    run.record(tally, reply, expected, sent.elapsed().as_micros() as u64);
 }
