@@ -5,9 +5,16 @@
 //! record is handed to a bounded queue without waiting; one thread writes
 //! the queue to stderr. When the queue is full the record is dropped and
 //! counted, and the next line that gets through says how many were lost.
+//!
+//! It also decides what a line looks like for whoever reads stderr
+//! ([`LogFormat`]): a person (env_logger's text), journald (a `<N>`
+//! syslog priority per line, no timestamp: the journal has its own), or a
+//! log shipper (one JSON object per line).
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::fmt;
 use std::io::{self, Write};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -15,6 +22,158 @@ use std::time::{Duration, Instant};
 
 /// Log records that may wait for the writer thread.
 const QUEUE: usize = 4096;
+
+/// What each log line looks like (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `journal` when stderr is the journal's stream, else `text`.
+    #[default]
+    Auto,
+    /// `[time LEVEL target] message`, for a terminal or a file.
+    Text,
+    /// `<N>target: message`: journald reads the syslog priority `N` and
+    /// stamps the time itself (`journalctl -p warning` then works).
+    Journal,
+    /// One object a line: `time`, `level`, `target`, `message`, `fields`.
+    Json,
+}
+
+impl LogFormat {
+    /// Every format, by the name `--log-format` takes.
+    const NAMES: [(&'static str, LogFormat); 4] = [
+        ("auto", LogFormat::Auto),
+        ("text", LogFormat::Text),
+        ("journal", LogFormat::Journal),
+        ("json", LogFormat::Json),
+    ];
+
+    /// `Auto` decided for this process's stderr; other formats as they are.
+    pub fn resolve(self) -> LogFormat {
+        match self {
+            LogFormat::Auto if stderr_is_the_journal() => LogFormat::Journal,
+            LogFormat::Auto => LogFormat::Text,
+            chosen => chosen,
+        }
+    }
+
+    /// Writes one record in this format (`Auto` and `Text` as `Text`).
+    /// `time` is used by the formats that carry one.
+    pub fn write(
+        self,
+        out: &mut dyn Write,
+        time: &dyn fmt::Display,
+        record: &log::Record,
+    ) -> io::Result<()> {
+        let level = record.level();
+        match self {
+            LogFormat::Auto | LogFormat::Text => writeln!(
+                out,
+                "[{time} {level:<5} {}] {}",
+                record.target(),
+                record.args()
+            ),
+            LogFormat::Journal => {
+                let priority = syslog_priority(level);
+                // journald takes each line as an entry of its own: each
+                // gets the priority.
+                for line in record.args().to_string().lines() {
+                    writeln!(out, "<{priority}>{}: {line}", record.target())?;
+                }
+                Ok(())
+            }
+            LogFormat::Json => {
+                let mut fields = FieldMap::default();
+                // A visitor that keeps every field never fails.
+                let _ = record.key_values().visit(&mut fields);
+                let object = serde_json::json!({
+                    "time": time.to_string(),
+                    "level": level.as_str(),
+                    "target": record.target(),
+                    "message": record.args().to_string(),
+                    "fields": fields.0,
+                });
+                writeln!(out, "{object}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = LogFormat::NAMES
+            .iter()
+            .find(|(_, format)| format == self)
+            .map_or("auto", |(name, _)| name);
+        f.write_str(name)
+    }
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<LogFormat, String> {
+        LogFormat::NAMES
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, format)| *format)
+            .ok_or_else(|| {
+                format!("unknown log format '{name}' (expected auto, text, journal or json)")
+            })
+    }
+}
+
+/// The syslog priority journald reads from a `<N>` prefix.
+fn syslog_priority(level: log::Level) -> u8 {
+    match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    }
+}
+
+/// Whether stderr is the stream systemd connected to the journal: it sets
+/// `JOURNAL_STREAM=DEVICE:INODE` to that stream, and a child whose stderr
+/// was redirected elsewhere inherits the variable, so the two are compared.
+fn stderr_is_the_journal() -> bool {
+    let Some(expected) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    // SAFETY: fstat writes into the zeroed struct we own; fd 2 may be
+    // closed, which fstat reports as an error.
+    let stat = unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        if libc::fstat(2, &mut stat) != 0 {
+            return false;
+        }
+        stat
+    };
+    expected.to_string_lossy() == format!("{}:{}", stat.st_dev, stat.st_ino)
+}
+
+/// A record's key-value fields, collected for the JSON object.
+#[derive(Default)]
+struct FieldMap(serde_json::Map<String, serde_json::Value>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for FieldMap {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        let value = if let Some(n) = value.to_u64() {
+            n.into()
+        } else if let Some(n) = value.to_i64() {
+            n.into()
+        } else if let Some(flag) = value.to_bool() {
+            flag.into()
+        } else {
+            value.to_string().into()
+        };
+        self.0.insert(key.to_string(), value);
+        Ok(())
+    }
+}
 
 /// The writer handed to `env_logger`: queues records, never blocks.
 pub struct LogSink {
@@ -35,14 +194,18 @@ struct Counts {
 }
 
 impl LogSink {
-    /// Starts the thread that writes queued records to `out`.
-    pub fn start(out: impl Write + Send + 'static) -> io::Result<(LogSink, LogFlusher)> {
+    /// Starts the thread that writes queued records to `out`; its own
+    /// note about dropped lines is written in `format`.
+    pub fn start(
+        out: impl Write + Send + 'static,
+        format: LogFormat,
+    ) -> io::Result<(LogSink, LogFlusher)> {
         let (queue, records) = crossbeam_channel::bounded(QUEUE);
         let counts = Arc::new(Counts::default());
         let counted = Arc::clone(&counts);
         thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || write_records(records, out, &counted))?;
+            .spawn(move || write_records(records, out, format, &counted))?;
         let flusher = LogFlusher {
             counts: Arc::clone(&counts),
         };
@@ -80,11 +243,36 @@ impl LogFlusher {
     }
 }
 
-fn write_records(records: Receiver<Vec<u8>>, mut out: impl Write, counts: &Counts) {
+/// The time now, as the text and JSON formats print it (UTC, RFC 3339,
+/// milliseconds).
+pub struct Now;
+
+impl fmt::Display for Now {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.3}", jiff::Timestamp::now())
+    }
+}
+
+fn write_records(
+    records: Receiver<Vec<u8>>,
+    mut out: impl Write,
+    format: LogFormat,
+    counts: &Counts,
+) {
     for record in records {
         let lost = counts.dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
-            let _ = writeln!(out, "({lost} log lines dropped: stderr was not being read)");
+            let _ = format.write(
+                &mut out,
+                &Now,
+                &log::Record::builder()
+                    .level(log::Level::Warn)
+                    .target(module_path!())
+                    .args(format_args!(
+                        "{lost} log lines dropped: stderr was not being read"
+                    ))
+                    .build(),
+            );
         }
         let _ = out.write_all(&record);
         let _ = out.flush();
@@ -114,7 +302,8 @@ mod tests {
     fn a_stuck_stderr_never_blocks_the_logger_and_drops_are_reported() {
         let (release, stuck) = crossbeam_channel::unbounded();
         let written = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (mut sink, flusher) = LogSink::start(Stuck(stuck, Arc::clone(&written))).unwrap();
+        let (mut sink, flusher) =
+            LogSink::start(Stuck(stuck, Arc::clone(&written)), LogFormat::Text).unwrap();
         for n in 0..QUEUE * 2 {
             sink.write_all(format!("line {n}\n").as_bytes()).unwrap();
         }
@@ -124,5 +313,72 @@ mod tests {
         flusher.flush(Duration::from_secs(10));
         let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
         assert!(text.contains("log lines dropped"), "{}", &text[..200]);
+    }
+
+    fn written(format: LogFormat, level: log::Level, message: &str) -> String {
+        let fields: &[(&str, log::kv::Value)] =
+            &[("peer", "127.0.0.1:9".into()), ("lines", 3u64.into())];
+        let mut out = Vec::new();
+        let time = "2026-12-01T10:00:00.000Z";
+        format
+            .write(
+                &mut out,
+                &time,
+                &log::Record::builder()
+                    .level(level)
+                    .target("upcase::server")
+                    .args(format_args!("{message}"))
+                    .key_values(&fields)
+                    .build(),
+            )
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn journald_lines_carry_the_syslog_priority_and_no_timestamp() {
+        assert_eq!(
+            written(LogFormat::Journal, log::Level::Warn, "slow"),
+            "<4>upcase::server: slow\n"
+        );
+        assert_eq!(
+            written(LogFormat::Journal, log::Level::Error, "one\ntwo"),
+            "<3>upcase::server: one\n<3>upcase::server: two\n"
+        );
+        assert!(written(LogFormat::Journal, log::Level::Info, "up").starts_with("<6>"));
+        assert!(written(LogFormat::Journal, log::Level::Debug, "up").starts_with("<7>"));
+    }
+
+    #[test]
+    fn json_lines_are_one_object_each_with_the_fields() {
+        let line = written(LogFormat::Json, log::Level::Info, "said \"hi\"\nand left");
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        let object: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(object["time"], "2026-12-01T10:00:00.000Z");
+        assert_eq!(object["level"], "INFO");
+        assert_eq!(object["target"], "upcase::server");
+        assert_eq!(object["message"], "said \"hi\"\nand left");
+        assert_eq!(object["fields"]["peer"], "127.0.0.1:9");
+        assert_eq!(object["fields"]["lines"], 3);
+    }
+
+    #[test]
+    fn text_lines_name_time_level_and_target() {
+        assert_eq!(
+            written(LogFormat::Text, log::Level::Info, "up"),
+            "[2026-12-01T10:00:00.000Z INFO  upcase::server] up\n"
+        );
+    }
+
+    #[test]
+    fn formats_parse_by_name_and_auto_is_text_off_the_journal() {
+        for name in ["auto", "text", "journal", "json"] {
+            assert_eq!(name.parse::<LogFormat>().unwrap().to_string(), name);
+        }
+        assert!("syslog".parse::<LogFormat>().unwrap_err().contains("json"));
+        // The variable names another stream than this test's stderr.
+        std::env::set_var("JOURNAL_STREAM", "0:0");
+        assert_eq!(LogFormat::Auto.resolve(), LogFormat::Text);
+        assert_eq!(LogFormat::Json.resolve(), LogFormat::Json);
     }
 }

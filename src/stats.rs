@@ -4,8 +4,10 @@
 //! Handlers add to them once per read, not per line, so the counters cost
 //! next to nothing on the hot path.
 
+use crate::throttle::LogThrottle;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
 
 /// Server-wide totals, shared by every thread.
 #[derive(Debug, Default)]
@@ -22,6 +24,10 @@ pub struct Stats {
     idle_timeouts: AtomicU64,
     failed: AtomicU64,
     event_loop_restarts: AtomicU64,
+    // Closes a client causes are logged, but at most once a second each:
+    // a flood of them must not become a flood of log lines.
+    too_long_log: Mutex<LogThrottle>,
+    idle_log: Mutex<LogThrottle>,
 }
 
 /// A copy of the [`Stats`] at one moment.
@@ -87,12 +93,24 @@ impl Stats {
 
     /// A connection sent a line over `--max-line`.
     pub fn line_too_long(&self) {
-        self.lines_too_long.fetch_add(1, Relaxed);
+        let total = self.lines_too_long.fetch_add(1, Relaxed) + 1;
+        if let Some(held_back) = LogThrottle::allow_shared(&self.too_long_log) {
+            log::info!(
+                "closed a connection for a line over --max-line ({total} so far){}",
+                LogThrottle::held_back_note(held_back)
+            );
+        }
     }
 
     /// A connection reached `--idle-timeout`.
     pub fn idle_timeout(&self) {
-        self.idle_timeouts.fetch_add(1, Relaxed);
+        let total = self.idle_timeouts.fetch_add(1, Relaxed) + 1;
+        if let Some(held_back) = LogThrottle::allow_shared(&self.idle_log) {
+            log::info!(
+                "closed a connection at --idle-timeout ({total} so far){}",
+                LogThrottle::held_back_note(held_back)
+            );
+        }
     }
 
     /// One UDP datagram was answered.

@@ -33,6 +33,15 @@ impl LogThrottle {
         Some(std::mem::take(&mut self.suppressed))
     }
 
+    /// Like [`allow`](Self::allow), for a throttle shared by threads: a
+    /// poisoned lock (a thread panicked while holding it) still throttles.
+    pub fn allow_shared(shared: &std::sync::Mutex<LogThrottle>) -> Option<u64> {
+        shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .allow()
+    }
+
     /// The end of a warning that says how many were held back: nothing
     /// when none were, else ` (N more since the last warning)`.
     pub fn held_back_note(held_back: u64) -> String {
@@ -40,6 +49,13 @@ impl LogThrottle {
             0 => String::new(),
             n => format!(" ({n} more since the last warning)"),
         }
+    }
+}
+
+impl Default for LogThrottle {
+    /// One line a second.
+    fn default() -> Self {
+        LogThrottle::new(Duration::from_secs(1))
     }
 }
 

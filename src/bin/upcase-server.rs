@@ -11,7 +11,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
 use upcase::config::{Model, PerIpLimit, ServerConfig};
-use upcase::log_sink::{LogFlusher, LogSink};
+use upcase::log_sink::{LogFlusher, LogFormat, LogSink, Now};
 use upcase::net;
 use upcase::shutdown::ShutdownSignal;
 
@@ -86,6 +86,16 @@ struct Args {
           default_value_t = upcase::busy_poll::DEFAULT_MAX_WINDOW.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     busy_poll: u64,
+    /// Log lines as `text`, `journal` (`<N>` syslog priority, no time) or
+    /// `json` (one object a line); `auto` is `journal` when stderr is
+    /// journald's stream (JOURNAL_STREAM), else `text`.
+    #[arg(
+        long,
+        env = "UPCASE_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "auto"
+    )]
+    log_format: LogFormat,
 }
 
 impl Args {
@@ -107,7 +117,7 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = parse_args();
-    let flusher = init_logging();
+    let flusher = init_logging(args.log_format.resolve());
     let result = serve(&args);
     if let Some(flusher) = flusher {
         flusher.flush(Duration::from_secs(1));
@@ -143,11 +153,13 @@ fn parse_args() -> Args {
     Args::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
 }
 
-/// Logs go to stderr through a queue that never blocks a serving thread.
-fn init_logging() -> Option<LogFlusher> {
+/// Logs go to stderr through a queue that never blocks a serving thread,
+/// each line in `format`.
+fn init_logging(format: LogFormat) -> Option<LogFlusher> {
     let mut builder =
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    let flusher = match LogSink::start(std::io::stderr()) {
+    builder.format(move |out, record| format.write(out, &Now, record));
+    let flusher = match LogSink::start(std::io::stderr(), format) {
         Ok((sink, flusher)) => {
             builder.target(env_logger::Target::Pipe(Box::new(sink)));
             Some(flusher)
@@ -174,25 +186,50 @@ fn serve(args: &Args) -> Result<(), String> {
         announce("admin", admin.local_addr())?;
     }
     let config = args.config();
-    let threads = match config.model {
-        Model::Pool | Model::FixedPool => format!(" ({} workers)", config.workers),
-        Model::ThreadPerConnection => " (a thread per connection)".into(),
-        Model::Iterative => " (one client at a time)".into(),
-    };
-    log::info!(
-        "serving with model {}{threads}{}",
-        config.model,
-        if args.reuse_port {
-            format!("; reuse-port: {}", net::reuse_port_migration())
-        } else {
-            String::new()
-        }
-    );
+    log::info!("{}", startup_line(&config, args.reuse_port));
     notify_systemd(sd_notify::NotifyState::Ready);
     let summary = upcase::server::run_with_admin(tcp, udp, admin, config, shutdown)
         .map_err(|e| format!("server failed: {e}"))?;
     log::info!("shutdown complete: {summary}");
     Ok(())
+}
+
+/// The one line that says what this process is and how it was set up:
+/// version, model, threads, the limits in force and the descriptor limit.
+fn startup_line(config: &ServerConfig, reuse_port: bool) -> String {
+    let threads = match config.model {
+        Model::Pool | Model::FixedPool => format!(" ({} workers)", config.workers),
+        Model::ThreadPerConnection => " (a thread per connection)".into(),
+        Model::Iterative => " (one client at a time)".into(),
+    };
+    let per_ip = config.max_connections_per_ip;
+    let per_ip = match (per_ip.max, per_ip.exempt_loopback) {
+        (0, _) => "no limit".to_string(),
+        (max, true) => format!("{max} (loopback exempt)"),
+        (max, false) => max.to_string(),
+    };
+    let idle = config.idle_timeout.map_or_else(
+        || "never".to_string(),
+        |limit| format!("{} s", limit.as_secs()),
+    );
+    let descriptors = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, hard)) => format!("{soft} (hard {hard})"),
+        Err(error) => format!("unknown ({error})"),
+    };
+    let reuse_port = if reuse_port {
+        format!("; reuse-port: {}", net::reuse_port_migration())
+    } else {
+        String::new()
+    };
+    format!(
+        "upcase-server {} serving with model {}{threads}; max-connections {}, \
+         max-connections-per-ip {per_ip}, max-line {} bytes, idle-timeout {idle}; \
+         descriptor limit {descriptors}{reuse_port}",
+        env!("CARGO_PKG_VERSION"),
+        config.model,
+        config.max_connections,
+        config.max_line,
+    )
 }
 
 /// The sockets systemd passed (LISTEN_FDS), else new ones bound as asked.
