@@ -109,6 +109,34 @@ impl Default for PerIpLimit {
     }
 }
 
+/// The default for `--udp-rate-limit`: replies per second to one source
+/// network. An interactive client or a test sends far fewer; a reflection
+/// flood aimed at one victim sends far more.
+pub const DEFAULT_UDP_RATE_LIMIT: u32 = 1000;
+
+/// The default for `--udp-max-amplification`: the bound QUIC puts on a
+/// server before it has validated the client's address (RFC 9000, 8.1).
+pub const DEFAULT_UDP_MAX_AMPLIFICATION: u32 = 3;
+
+/// `--udp-rate-limit`: how many replies one source network gets per second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpRateLimit {
+    /// Replies per second (and the burst allowed at once); zero means none.
+    pub per_second: u32,
+    /// Whether loopback sources (this machine's own tools) are exempt: a
+    /// forged source address cannot come from outside on loopback.
+    pub exempt_loopback: bool,
+}
+
+impl Default for UdpRateLimit {
+    fn default() -> Self {
+        UdpRateLimit {
+            per_second: DEFAULT_UDP_RATE_LIMIT,
+            exempt_loopback: true,
+        }
+    }
+}
+
 /// The server's settings.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -132,6 +160,10 @@ pub struct ServerConfig {
     /// How long a shutdown waits for replies to drain before cutting
     /// connections that do not read them.
     pub shutdown_grace: Duration,
+    /// Replies per second to one UDP source network.
+    pub udp_rate_limit: UdpRateLimit,
+    /// The largest UDP reply, as a multiple of its request's size.
+    pub udp_max_amplification: u32,
 }
 
 impl Default for ServerConfig {
@@ -145,6 +177,8 @@ impl Default for ServerConfig {
             max_connections_per_ip: PerIpLimit::default(),
             busy_poll: crate::busy_poll::DEFAULT_MAX_WINDOW,
             shutdown_grace: Duration::from_secs(2),
+            udp_rate_limit: UdpRateLimit::default(),
+            udp_max_amplification: DEFAULT_UDP_MAX_AMPLIFICATION,
         }
     }
 }

@@ -16,7 +16,7 @@
 //! | [`tcp`] | the shared acceptor and the blocking and evented line handlers |
 //! | [`models`] | the threading models `--model` chooses between ([`config::Model::ALL`]) |
 //! | [`poller`] | a readiness poller the shutdown signal wakes |
-//! | [`udp`] | the datagram service, one thread in every model |
+//! | [`udp`] | the datagram service, one thread in every model, and the limits that keep it from being a reflector |
 //! | [`busy_poll`] | look again for a few µs before sleeping, while that pays |
 //! | [`server`] | wires it together: `run(tcp, udp, config, shutdown)` |
 //! | [`net`] | opening sockets (explicit listen backlog) with clear errors |

@@ -19,7 +19,7 @@ pub struct Stats {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     datagrams: AtomicU64,
-    datagrams_too_large: AtomicU64,
+    datagram_outcomes: [AtomicU64; DatagramOutcome::ALL.len()],
     lines_too_long: AtomicU64,
     idle_timeouts: AtomicU64,
     failed: AtomicU64,
@@ -45,10 +45,11 @@ pub struct Summary {
     pub bytes_in: u64,
     /// Bytes sent over TCP and UDP.
     pub bytes_out: u64,
-    /// UDP datagrams answered.
+    /// UDP replies sent.
     pub datagrams: u64,
-    /// UDP datagrams answered with `error: reply too large`.
-    pub datagrams_too_large: u64,
+    /// UDP datagrams received, by what became of them (indexed by
+    /// [`DatagramOutcome`] as `usize`).
+    pub datagram_outcomes: [u64; DatagramOutcome::ALL.len()],
     /// TCP connections closed for a line over `--max-line`.
     pub lines_too_long: u64,
     /// TCP connections closed by `--idle-timeout`.
@@ -57,6 +58,48 @@ pub struct Summary {
     pub failed: u64,
     /// `pool` event loops restarted after a panic.
     pub event_loop_restarts: u64,
+}
+
+/// What became of one UDP datagram received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatagramOutcome {
+    /// Its payload, uppercased, was the reply.
+    Answered,
+    /// Its reply was over the size or amplification bound: answered with
+    /// `error: reply too large`, or not at all when even that was over.
+    ReplyTooLarge,
+    /// Not answered: its source network had used up its replies for now.
+    RateLimited,
+    /// Not answered: its source port is 0 or a port where a service that
+    /// answers datagrams listens (a reflection or a loop in the making).
+    BlockedPort,
+}
+
+impl DatagramOutcome {
+    /// Every outcome, in the order the metrics list them.
+    pub const ALL: [DatagramOutcome; 4] = [
+        DatagramOutcome::Answered,
+        DatagramOutcome::ReplyTooLarge,
+        DatagramOutcome::RateLimited,
+        DatagramOutcome::BlockedPort,
+    ];
+
+    /// The `result` label of `upcase_udp_datagrams_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            DatagramOutcome::Answered => "answered",
+            DatagramOutcome::ReplyTooLarge => "reply_too_large",
+            DatagramOutcome::RateLimited => "rate_limited",
+            DatagramOutcome::BlockedPort => "blocked_port",
+        }
+    }
+}
+
+impl Summary {
+    /// How many UDP datagrams had `outcome`.
+    pub fn datagrams_with(&self, outcome: DatagramOutcome) -> u64 {
+        self.datagram_outcomes[outcome as usize]
+    }
 }
 
 impl Stats {
@@ -113,16 +156,16 @@ impl Stats {
         }
     }
 
-    /// One UDP datagram was answered.
-    pub fn datagram(&self, bytes_in: usize, bytes_out: usize) {
-        self.datagrams.fetch_add(1, Relaxed);
-        self.bytes_in.fetch_add(bytes_in as u64, Relaxed);
-        self.bytes_out.fetch_add(bytes_out as u64, Relaxed);
+    /// A `bytes`-byte UDP datagram arrived and had `outcome`.
+    pub fn datagram_received(&self, bytes: usize, outcome: DatagramOutcome) {
+        self.bytes_in.fetch_add(bytes as u64, Relaxed);
+        self.datagram_outcomes[outcome as usize].fetch_add(1, Relaxed);
     }
 
-    /// One UDP reply would not fit in a datagram.
-    pub fn datagram_too_large(&self) {
-        self.datagrams_too_large.fetch_add(1, Relaxed);
+    /// A `bytes`-byte UDP reply was sent.
+    pub fn datagram_sent(&self, bytes: usize) {
+        self.datagrams.fetch_add(1, Relaxed);
+        self.bytes_out.fetch_add(bytes as u64, Relaxed);
     }
 
     /// An event loop was restarted after a panic.
@@ -140,7 +183,7 @@ impl Stats {
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
             datagrams: self.datagrams.load(Relaxed),
-            datagrams_too_large: self.datagrams_too_large.load(Relaxed),
+            datagram_outcomes: std::array::from_fn(|i| self.datagram_outcomes[i].load(Relaxed)),
             lines_too_long: self.lines_too_long.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
             failed: self.failed.load(Relaxed),

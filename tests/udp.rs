@@ -1,8 +1,60 @@
-//! The UDP datagram protocol of SPEC.md against the real binary.
+//! The UDP datagram protocol of SPEC.md against the real binary, and the
+//! rules that keep it from being aimed at someone: the amplification
+//! bound, the per-source rate limit, the ports never answered.
 
 mod common;
 
 use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Instant;
+
+/// `/stats.json`'s count of UDP datagrams with `result`.
+fn datagrams(admin: SocketAddr, result: &str) -> u64 {
+    let mut stream = TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(stream, "GET /stats.json HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let stats: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    stats["udp_datagrams_by_result"][result]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no udp_datagrams_by_result.{result} in {body}"))
+}
+
+/// Waits (bounded) until `count()` reaches `at_least`; returns the count.
+fn wait_for_count(at_least: u64, count: impl Fn() -> u64) -> u64 {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let now = count();
+        if now >= at_least || Instant::now() >= deadline {
+            return now;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A UDP socket bound to `local`, sending to `server`, with bounded reads.
+fn udp_from(local: &str, server: SocketAddr) -> UdpSocket {
+    let socket = UdpSocket::bind(local).unwrap();
+    socket.connect(server).unwrap();
+    socket.set_read_timeout(Some(PATIENCE)).unwrap();
+    socket
+}
+
+/// Whether a datagram is waiting on `socket` right now.
+fn has_datagram(socket: &UdpSocket) -> bool {
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    let waiting = match socket.recv(&mut buf) {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+        Err(e) => panic!("recv: {e}"),
+    };
+    socket.set_nonblocking(false).unwrap();
+    waiting
+}
 
 fn ask(socket: &std::net::UdpSocket, payload: &[u8]) -> Vec<u8> {
     socket.send(payload).unwrap();
@@ -66,4 +118,158 @@ fn udp_keeps_answering_while_tcp_is_busy() {
     let mut busy = server.connect();
     round_trip(&mut busy, b"hold the worker\n", b"HOLD THE WORKER\n");
     assert_eq!(ask(&server.udp_client(), b"udp too"), b"UDP TOO");
+}
+
+#[test]
+fn the_worst_growth_is_answered_at_the_default_bound_and_refused_below_it() {
+    // 'ΐ' and 'ΰ' are 2 bytes and uppercase to three code points, 6 bytes:
+    // the largest growth there is, exactly the default bound of 3.
+    let payload = "ΐΰ".repeat(1000);
+    let expected = reference_uppercase(payload.as_bytes());
+    assert_eq!(expected.len(), 3 * payload.len());
+    let server = Server::start(&[]);
+    assert_eq!(ask(&server.udp_client(), payload.as_bytes()), expected);
+    let strict = Server::start(&["--udp-max-amplification", "2"]);
+    let socket = strict.udp_client();
+    assert_eq!(ask(&socket, payload.as_bytes()), b"error: reply too large");
+    assert!(
+        strict.wait_for_log("or 2x the request's 4000"),
+        "{}",
+        strict.stderr()
+    );
+    assert_eq!(ask(&socket, "ßtill up".as_bytes()), "SSTILL UP".as_bytes());
+}
+
+#[test]
+fn a_request_too_small_for_even_the_error_gets_no_reply() {
+    let server = Server::start(&["--udp-max-amplification", "1"]);
+    let socket = server.udp_client();
+    // 2 bytes in, 6 out, and the 22-byte error would amplify too. The
+    // server answers in order, so the next reply is the probe's.
+    socket.send("ΐ".as_bytes()).unwrap();
+    assert_eq!(ask(&socket, b"probe"), b"PROBE");
+    assert!(!has_datagram(&socket));
+}
+
+#[test]
+fn one_source_flooding_gets_no_more_than_its_rate() {
+    let server = Server::start(&[
+        "--udp-rate-limit",
+        "20",
+        "--udp-rate-limit-loopback",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let admin = server.admin.expect("admin line");
+    let udp = server.udp.unwrap();
+    let flooder = udp_from("127.0.0.1:0", udp);
+    // 100 small datagrams fit the server's receive queue, so none is lost
+    // before the limiter sees it.
+    let started = Instant::now();
+    for _ in 0..100 {
+        flooder.send(b"flood").unwrap();
+    }
+    let seen = wait_for_count(100, || {
+        datagrams(admin, "answered") + datagrams(admin, "rate_limited")
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(seen, 100);
+    let answered = datagrams(admin, "answered");
+    // A burst of one second's worth, then 20 a second.
+    let allowed = 20.0 + 20.0 * elapsed + 1.0;
+    assert!(answered >= 20, "the burst is answered: {answered}");
+    assert!(answered as f64 <= allowed, "{answered} > {allowed}");
+    assert!(datagrams(admin, "rate_limited") >= 100 - allowed as u64);
+    let mut replies = 0;
+    while has_datagram(&flooder) {
+        replies += 1;
+    }
+    assert_eq!(replies, answered);
+    assert!(server.wait_for_log("udp replies to 127.0.0.0/24 rate-limited"));
+    // Another network is not held back by this one's flood.
+    let neighbour = udp_from("127.0.1.1:0", udp);
+    assert_eq!(ask(&neighbour, b"next door"), b"NEXT DOOR");
+    let metrics = {
+        let mut stream = TcpStream::connect(admin).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        write!(stream, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(
+        metrics.contains("upcase_udp_datagrams_total{result=\"rate_limited\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn loopback_is_exempt_from_the_rate_limit_by_default() {
+    let server = Server::start(&["--udp-rate-limit", "1"]);
+    let socket = server.udp_client();
+    for i in 0..20 {
+        let line = format!("line {i}");
+        assert_eq!(
+            ask(&socket, line.as_bytes()),
+            line.to_uppercase().as_bytes()
+        );
+    }
+}
+
+#[test]
+fn a_datagram_from_upcases_own_port_is_not_answered() {
+    let server = Server::start(&["--admin", "127.0.0.1:0"]);
+    let udp = server.udp.unwrap();
+    // Same port, another loopback address: what another upcase would send from.
+    let twin = udp_from(&format!("127.0.0.2:{}", udp.port()), udp);
+    twin.send(b"are you upcase?").unwrap();
+    let admin = server.admin.unwrap();
+    assert_eq!(wait_for_count(1, || datagrams(admin, "blocked_port")), 1);
+    // Counted only after any reply went out: none did.
+    assert!(!has_datagram(&twin));
+    assert_eq!(datagrams(admin, "answered"), 0);
+    assert!(server.wait_for_log("not answered: a reply to that port"));
+}
+
+#[test]
+fn two_servers_started_on_each_other_by_one_forged_datagram_stop() {
+    // A and B on the same port of two addresses, as two hosts running
+    // upcase on its usual port. B shares its address (SO_REUSEPORT) with
+    // the test's socket, so the test can send A a datagram whose source
+    // is B's address, as a forger would.
+    let a = Server::start(&["--admin", "127.0.0.1:0"]);
+    let a_udp = a.udp.unwrap();
+    let b_address = format!("127.0.0.2:{}", a_udp.port());
+    let b = Server::start(&[
+        "--udp",
+        &b_address,
+        "--reuse-port",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let forger = {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket.bind(&b.udp.unwrap().into()).unwrap();
+        UdpSocket::from(socket)
+    };
+    forger.send_to(b"ping-pong forever?", a_udp).unwrap();
+    let (a_admin, b_admin) = (a.admin.unwrap(), b.admin.unwrap());
+    assert_eq!(wait_for_count(1, || datagrams(a_admin, "blocked_port")), 1);
+    // A answered nothing, so B received nothing: the loop never started.
+    assert_eq!(datagrams(a_admin, "answered"), 0);
+    for result in [
+        "answered",
+        "blocked_port",
+        "rate_limited",
+        "reply_too_large",
+    ] {
+        assert_eq!(datagrams(b_admin, result), 0, "{result}");
+    }
+    // Both still serve real clients (B alone at its address again).
+    drop(forger);
+    assert_eq!(ask(&a.udp_client(), b"a"), b"A");
+    let client = udp_from("127.0.0.1:0", b.udp.unwrap());
+    assert_eq!(ask(&client, b"b"), b"B");
 }

@@ -4,6 +4,7 @@
 
 use crate::context::Context;
 use crate::process_stats::ProcessStats;
+use crate::stats::DatagramOutcome;
 use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -121,15 +122,14 @@ pub fn prometheus(ctx: &Context) -> String {
         t.bytes_out,
     );
     let datagrams = Family::<Labels, Counter>::default();
-    datagrams
-        .get_or_create(&vec![("result".into(), "answered".into())])
-        .inc_by(t.datagrams - t.datagrams_too_large);
-    datagrams
-        .get_or_create(&vec![("result".into(), "reply_too_large".into())])
-        .inc_by(t.datagrams_too_large);
+    for outcome in DatagramOutcome::ALL {
+        datagrams
+            .get_or_create(&vec![("result".into(), outcome.label().into())])
+            .inc_by(t.datagrams_with(outcome));
+    }
     r.register(
         "udp_datagrams",
-        "UDP datagrams answered, by result",
+        "UDP datagrams received, by what became of them",
         datagrams,
     );
     let workers = Family::<Labels, Gauge>::default();
@@ -228,6 +228,10 @@ pub fn json(ctx: &Context) -> String {
         "bytes_in": t.bytes_in,
         "bytes_out": t.bytes_out,
         "udp_datagrams": t.datagrams,
+        "udp_datagrams_by_result": DatagramOutcome::ALL
+            .iter()
+            .map(|&o| (o.label().to_string(), t.datagrams_with(o).into()))
+            .collect::<serde_json::Map<_, _>>(),
         "lines_too_long": t.lines_too_long,
         "idle_timeouts": t.idle_timeouts,
         "event_loop_wakeups": s.wakeups,

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
-use upcase::config::{Model, PerIpLimit, ServerConfig};
+use upcase::config::{Model, PerIpLimit, ServerConfig, UdpRateLimit};
 use upcase::log_sink::{LogFlusher, LogFormat, LogSink, Now};
 use upcase::net;
 use upcase::shutdown::ShutdownSignal;
@@ -70,6 +70,24 @@ struct Args {
     /// every client shares the balancer's address: raise it or use 0.
     #[arg(long, env = "UPCASE_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     max_connections_per_ip: Option<usize>,
+    /// UDP replies per second to one source network, a /24 or /64, with a
+    /// burst of one second's worth (0 = no limit; loopback exempt unless
+    /// --udp-rate-limit-loopback). Caps what a forged source address can
+    /// aim at its owner.
+    #[arg(long, env = "UPCASE_UDP_RATE_LIMIT", value_name = "N",
+          default_value_t = upcase::config::DEFAULT_UDP_RATE_LIMIT)]
+    udp_rate_limit: u32,
+    /// Apply --udp-rate-limit to loopback sources too (true/false, yes/no,
+    /// 1/0 in the environment).
+    #[arg(long, env = "UPCASE_UDP_RATE_LIMIT_LOOPBACK", value_parser = BoolishValueParser::new())]
+    udp_rate_limit_loopback: bool,
+    /// Largest UDP reply as a multiple of its request's size; a larger one
+    /// is replaced by `error: reply too large`. 3 is QUIC's bound before an
+    /// address is validated; 1 where no source can be trusted.
+    #[arg(long, env = "UPCASE_UDP_MAX_AMPLIFICATION", value_name = "RATIO",
+          default_value_t = upcase::config::DEFAULT_UDP_MAX_AMPLIFICATION,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    udp_max_amplification: u32,
     /// Set SO_REUSEPORT, so several server processes share the address
     /// (true/false, yes/no, 1/0 in the environment).
     #[arg(long, env = "UPCASE_REUSE_PORT", value_parser = BoolishValueParser::new())]
@@ -110,6 +128,11 @@ impl Args {
                 .max_connections_per_ip
                 .map_or_else(PerIpLimit::default, PerIpLimit::set),
             busy_poll: Duration::from_micros(self.busy_poll),
+            udp_rate_limit: UdpRateLimit {
+                per_second: self.udp_rate_limit,
+                exempt_loopback: !self.udp_rate_limit_loopback,
+            },
+            udp_max_amplification: self.udp_max_amplification,
             ..ServerConfig::default()
         }
     }

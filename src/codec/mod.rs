@@ -45,21 +45,56 @@ pub fn max_datagram(ipv6: bool) -> usize {
     }
 }
 
-/// Builds the reply to one datagram into `reply` (cleared first). Returns
-/// `false` when the uppercased payload would exceed `max` bytes and `reply`
-/// holds `error: reply too large` instead.
-pub fn datagram_reply(payload: &[u8], reply: &mut Vec<u8>, max: usize) -> bool {
-    reply.clear();
-    uppercase_into(payload, reply);
-    if reply.len() > max {
-        reply.clear();
-        reply.extend_from_slice(REPLY_TOO_LARGE);
-        return false;
-    }
-    true
+/// How large a UDP reply may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyBound {
+    /// The most one datagram carries ([`max_datagram`]).
+    pub max_bytes: usize,
+    /// The most bytes out per byte in (`--udp-max-amplification`): a
+    /// forged source address turns every reply into traffic aimed at the
+    /// address's owner, so a reply must not be much larger than what the
+    /// sender paid for it.
+    pub max_amplification: u32,
 }
 
-/// Sent instead of a UDP reply that would not fit in one datagram.
+impl ReplyBound {
+    /// Whether a `reply`-byte answer to a `request`-byte datagram may be sent.
+    pub fn allows(&self, request: usize, reply: usize) -> bool {
+        reply <= self.max_bytes && reply <= request.saturating_mul(self.max_amplification as usize)
+    }
+}
+
+/// What [`datagram_reply`] put in the reply buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatagramReply {
+    /// The uppercased payload.
+    Uppercased,
+    /// `error: reply too large`: the uppercased payload was over the bound.
+    TooLarge,
+    /// Nothing to send: the uppercased payload was over the bound, and so
+    /// would the error be (a request of a few bytes at a low
+    /// `--udp-max-amplification`).
+    Withheld,
+}
+
+/// Builds the reply to one datagram into `reply` (cleared first): the
+/// uppercased payload when `bound` allows it, else `error: reply too
+/// large` when the bound allows that, else nothing.
+pub fn datagram_reply(payload: &[u8], reply: &mut Vec<u8>, bound: ReplyBound) -> DatagramReply {
+    reply.clear();
+    uppercase_into(payload, reply);
+    if bound.allows(payload.len(), reply.len()) {
+        return DatagramReply::Uppercased;
+    }
+    reply.clear();
+    if !bound.allows(payload.len(), REPLY_TOO_LARGE.len()) {
+        return DatagramReply::Withheld;
+    }
+    reply.extend_from_slice(REPLY_TOO_LARGE);
+    DatagramReply::TooLarge
+}
+
+/// Sent instead of a UDP reply over its [`ReplyBound`].
 pub const REPLY_TOO_LARGE: &[u8] = b"error: reply too large";
 
 /// Sent to a TCP connection that sent no complete line for `--idle-timeout`.
@@ -269,16 +304,22 @@ mod tests {
         (out, Ok(total))
     }
 
+    /// One datagram's worth, with QUIC's bound on amplification.
+    const BOUND: ReplyBound = ReplyBound {
+        max_bytes: MAX_DATAGRAM,
+        max_amplification: 3,
+    };
+
     #[test]
     fn a_datagram_reply_that_fits_is_the_uppercased_payload() {
         let mut reply = Vec::new();
-        assert!(datagram_reply(
-            "straße".as_bytes(),
-            &mut reply,
-            MAX_DATAGRAM
-        ));
+        let answer = datagram_reply("straße".as_bytes(), &mut reply, BOUND);
+        assert_eq!(answer, DatagramReply::Uppercased);
         assert_eq!(reply, "STRASSE".as_bytes());
-        assert!(datagram_reply(b"", &mut reply, MAX_DATAGRAM));
+        assert_eq!(
+            datagram_reply(b"", &mut reply, BOUND),
+            DatagramReply::Uppercased
+        );
         assert!(reply.is_empty());
     }
 
@@ -288,20 +329,65 @@ mod tests {
         // 60,000 bytes to 90,000.
         let payload = "ŉ".repeat(30_000);
         let mut reply = Vec::new();
-        assert!(!datagram_reply(
-            payload.as_bytes(),
-            &mut reply,
-            MAX_DATAGRAM
-        ));
+        let answer = datagram_reply(payload.as_bytes(), &mut reply, BOUND);
+        assert_eq!(answer, DatagramReply::TooLarge);
         assert_eq!(reply, REPLY_TOO_LARGE);
+    }
+
+    #[test]
+    fn the_worst_growth_is_three_times_and_the_default_bound_allows_it() {
+        // 'ΐ' and 'ΰ' (2 bytes) uppercase to three code points (6 bytes).
+        let payload = "ΐΰ".repeat(100);
+        let mut reply = Vec::new();
+        let answer = datagram_reply(payload.as_bytes(), &mut reply, BOUND);
+        assert_eq!(answer, DatagramReply::Uppercased);
+        assert_eq!(reply.len(), 3 * payload.len());
+        let two = ReplyBound {
+            max_amplification: 2,
+            ..BOUND
+        };
+        let answer = datagram_reply(payload.as_bytes(), &mut reply, two);
+        assert_eq!(answer, DatagramReply::TooLarge);
+        assert_eq!(reply, REPLY_TOO_LARGE);
+    }
+
+    #[test]
+    fn no_reply_when_even_the_error_would_amplify() {
+        let one = ReplyBound {
+            max_amplification: 1,
+            ..BOUND
+        };
+        let mut reply = b"left over".to_vec();
+        // 2 bytes in, 6 out, and the error is 22: nothing goes out.
+        let answer = datagram_reply("ΐ".as_bytes(), &mut reply, one);
+        assert_eq!(answer, DatagramReply::Withheld);
+        assert!(reply.is_empty());
+        // Growth that keeps the size ('ß' -> 'SS') is still answered at 1.
+        let answer = datagram_reply("ßß".as_bytes(), &mut reply, one);
+        assert_eq!(answer, DatagramReply::Uppercased);
+        assert_eq!(reply, b"SSSS");
     }
 
     #[test]
     fn ipv6_datagrams_carry_twenty_bytes_more_than_ipv4() {
         let payload = vec![b'a'; 65_520];
         let mut reply = Vec::new();
-        assert!(!datagram_reply(&payload, &mut reply, max_datagram(false)));
-        assert!(datagram_reply(&payload, &mut reply, max_datagram(true)));
+        let v4 = ReplyBound {
+            max_bytes: max_datagram(false),
+            ..BOUND
+        };
+        let v6 = ReplyBound {
+            max_bytes: max_datagram(true),
+            ..BOUND
+        };
+        assert_eq!(
+            datagram_reply(&payload, &mut reply, v4),
+            DatagramReply::TooLarge
+        );
+        assert_eq!(
+            datagram_reply(&payload, &mut reply, v6),
+            DatagramReply::Uppercased
+        );
         assert_eq!(reply.len(), 65_520);
     }
 

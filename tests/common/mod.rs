@@ -55,7 +55,7 @@ impl Server {
     pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
         command.args(["--tcp", "127.0.0.1:0"]);
-        if !args.contains(&"--no-udp") {
+        if !args.contains(&"--no-udp") && !args.contains(&"--udp") {
             command.args(["--udp", "127.0.0.1:0"]);
         }
         command

@@ -241,6 +241,9 @@ impl LabServer {
             .args(["netns", "exec", &names.server])
             .arg(binary)
             .args(["--tcp", &address, "--udp", &address, "--workers", "2"])
+            // The lab measures what the network loses; the per-source limit
+            // (the client is one non-loopback source) would add its own.
+            .args(["--udp-rate-limit", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
