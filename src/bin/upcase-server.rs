@@ -235,6 +235,12 @@ fn startup_line(config: &ServerConfig, reuse_port: bool) -> String {
         || "never".to_string(),
         |limit| format!("{} s", limit.as_secs()),
     );
+    let udp_rate = config.udp_rate_limit;
+    let udp_rate = match (udp_rate.per_second, udp_rate.exempt_loopback) {
+        (0, _) => "no limit".to_string(),
+        (n, true) => format!("{n}/s per network (loopback exempt)"),
+        (n, false) => format!("{n}/s per network"),
+    };
     let descriptors = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
         Ok((soft, hard)) => format!("{soft} (hard {hard})"),
         Err(error) => format!("unknown ({error})"),
@@ -247,11 +253,13 @@ fn startup_line(config: &ServerConfig, reuse_port: bool) -> String {
     format!(
         "upcase-server {} serving with model {}{threads}; max-connections {}, \
          max-connections-per-ip {per_ip}, max-line {} bytes, idle-timeout {idle}; \
+         udp replies {udp_rate}, at most {}x the request; \
          descriptor limit {descriptors}{reuse_port}",
         env!("CARGO_PKG_VERSION"),
         config.model,
         config.max_connections,
         config.max_line,
+        config.udp_max_amplification,
     )
 }
 
