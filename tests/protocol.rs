@@ -1,5 +1,6 @@
-//! The TCP protocol of SPEC.md, byte for byte, against the real binary.
-//! Every case runs once per threading model (`for_every_model!`).
+//! The TCP protocol of SPEC.md, byte for byte, against a server run
+//! in-process (`common::InProcess`, through `server::run`). Every case runs
+//! once per threading model (`for_every_model!`).
 
 mod common;
 
@@ -24,7 +25,7 @@ for_every_model!(
 );
 
 fn lines_are_answered_in_order_with_their_terminators(model: &str) {
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     round_trip(&mut client, b"hello\n", b"HELLO\n");
     round_trip(&mut client, b"crlf stays\r\n", b"CRLF STAYS\r\n");
@@ -32,7 +33,7 @@ fn lines_are_answered_in_order_with_their_terminators(model: &str) {
 }
 
 fn an_empty_line_is_answered_and_the_connection_stays_open(model: &str) {
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     round_trip(&mut client, b"\n", b"\n");
     round_trip(&mut client, b"\r\n", b"\r\n");
@@ -40,7 +41,7 @@ fn an_empty_line_is_answered_and_the_connection_stays_open(model: &str) {
 }
 
 fn an_unterminated_last_line_is_answered_at_end_of_input(model: &str) {
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     client.write_all(b"first\nno newline").unwrap();
     client.shutdown(Shutdown::Write).unwrap();
@@ -48,7 +49,7 @@ fn an_unterminated_last_line_is_answered_at_end_of_input(model: &str) {
 }
 
 fn uppercasing_is_full_unicode(model: &str) {
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     for (line, expected) in [
         ("straße\n", "STRASSE\n"),
@@ -63,7 +64,7 @@ fn uppercasing_is_full_unicode(model: &str) {
 }
 
 fn invalid_utf8_passes_through_and_valid_runs_are_uppercased(model: &str) {
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     round_trip(&mut client, b"ab\xffcd\xc3\n", b"AB\xffCD\xc3\n");
     round_trip(&mut client, b"\x00\x80nul\x00\n", b"\x00\x80NUL\x00\n");
@@ -73,7 +74,7 @@ fn invalid_utf8_passes_through_and_valid_runs_are_uppercased(model: &str) {
 }
 
 fn a_character_split_across_writes_is_answered_once_complete(model: &str) {
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     let line = "aß\n".as_bytes(); // 'ß' is 0xC3 0x9F
     client.write_all(&line[..2]).unwrap();
@@ -87,7 +88,7 @@ fn a_character_split_across_writes_is_answered_once_complete(model: &str) {
 
 fn a_hundred_thousand_pipelined_lines_come_back_in_order(model: &str) {
     const LINES: usize = 100_000;
-    let server = Server::start_model(model, &[]);
+    let server = InProcess::start_model(model);
     let mut client = server.connect();
     let mut writer = client.try_clone().unwrap();
     let sender = thread::spawn(move || {
@@ -111,10 +112,12 @@ fn a_hundred_thousand_pipelined_lines_come_back_in_order(model: &str) {
         count += 1;
     }
     assert_eq!(count, LINES);
+    let summary = server.stop();
+    assert_eq!(summary.lines, LINES as u64, "{summary:?}");
 }
 
 fn a_line_over_max_line_gets_the_error_and_the_server_goes_on(model: &str) {
-    let server = Server::start_model(model, &["--max-line", "16"]);
+    let server = InProcess::start(model, |config| config.max_line = 16);
     let mut client = server.connect();
     let mut request = b"exactly sixteen!\n".to_vec();
     request.extend_from_slice(&[b'x'; 100]);
@@ -135,20 +138,30 @@ fn a_line_over_max_line_gets_the_error_and_the_server_goes_on(model: &str) {
 
     let mut next = server.connect();
     round_trip(&mut next, b"next client\n", b"NEXT CLIENT\n");
+    drop(next);
+    let summary = server.stop();
+    assert_eq!(summary.lines_too_long, 2, "{summary:?}");
 }
 
 fn an_idle_connection_is_timed_out(model: &str) {
-    let server = Server::start_model(model, &["--idle-timeout", "1"]);
+    let server = InProcess::start(model, |config| {
+        config.idle_timeout = Some(Duration::from_secs(1))
+    });
     let mut client = server.connect();
     round_trip(&mut client, b"hi\n", b"HI\n");
     // The server speaks first; the read timeout (PATIENCE) bounds the wait.
     assert_eq!(read_to_close(&mut client), b"error: idle timeout\n");
     let mut next = server.connect();
     round_trip(&mut next, b"still serving\n", b"STILL SERVING\n");
+    drop(next);
+    let summary = server.stop();
+    assert_eq!(summary.idle_timeouts, 1, "{summary:?}");
 }
 
 fn a_trickle_that_never_completes_a_line_is_timed_out(model: &str) {
-    let server = Server::start_model(model, &["--idle-timeout", "1"]);
+    let server = InProcess::start(model, |config| {
+        config.idle_timeout = Some(Duration::from_secs(1))
+    });
     let mut client = server.connect();
     let mut reply = Vec::new();
     let mut buf = [0u8; 64];
@@ -174,7 +187,7 @@ fn a_trickle_that_never_completes_a_line_is_timed_out(model: &str) {
 }
 
 fn a_client_that_resets_mid_line_costs_nothing(model: &str) {
-    let server = Server::start_model(model, &["--workers", "1"]);
+    let server = InProcess::start(model, |config| config.workers = 1);
     for _ in 0..5 {
         let client = server.connect();
         let mut writer = &client;

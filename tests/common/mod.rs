@@ -7,6 +7,9 @@
 #![allow(dead_code)] // each test file uses a different part of this
 
 pub mod fake;
+pub mod in_process;
+#[allow(unused_imports)] // not every test file runs a server in-process
+pub use in_process::InProcess;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
