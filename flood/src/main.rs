@@ -101,8 +101,9 @@ struct FloodArgs {
     #[arg(long, conflicts_with_all = ["pipeline", "udp"])]
     connect_per_line: bool,
     /// TCP ping-pong: when a connection ends with the line in flight
-    /// unanswered, reconnect (with back-off) and send it again. Resends
-    /// are counted; every reply is still checked.
+    /// unanswered, reconnect (with the client's back-off) and send it
+    /// again. Cut connections and resends are counted; every reply is
+    /// still checked.
     #[arg(long, conflicts_with_all = ["pipeline", "udp", "connect_per_line"])]
     reconnect: bool,
     /// Hold N extra idle TCP connections open during the run.

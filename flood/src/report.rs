@@ -100,6 +100,7 @@ impl Report {
             "max_loss_pct": self.max_loss_pct,
             "reordered": t.reordered,
             "resent": t.resent,
+            "connections_cut": t.connections_cut,
             "starved_clients": self.starved_clients(),
             "slowest_client_per_sec": round3(self.slowest_client_rate()),
             "errors": t.error_count,
@@ -152,6 +153,13 @@ impl Report {
         }
         if self.transport == "udp" {
             writeln!(out, "  reordered     {}", t.reordered)?;
+        }
+        if t.connections_cut > 0 {
+            writeln!(
+                out,
+                "  cut           {} connections ended with a line unanswered",
+                t.connections_cut
+            )?;
         }
         if t.resent > 0 {
             writeln!(out, "  resent        {} (after reconnecting)", t.resent)?;

@@ -125,8 +125,13 @@ impl RunState {
 
     /// How long a read may wait now: the reply timeout, or less near the deadline.
     pub fn read_timeout(&self) -> Duration {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        left.clamp(Duration::from_millis(1), REPLY_TIMEOUT)
+        self.time_left()
+            .clamp(Duration::from_millis(1), REPLY_TIMEOUT)
+    }
+
+    /// How long until the hard deadline.
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     /// Whether the hard deadline has passed.

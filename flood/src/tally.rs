@@ -22,6 +22,9 @@ pub struct Tally {
     /// Lines sent again on a new connection after the old one ended
     /// without answering them (`--reconnect`).
     pub resent: u64,
+    /// TCP connections that ended (reset or closed) with a line
+    /// unanswered: each outage the clients met, counted.
+    pub connections_cut: u64,
     /// Good replies received while the timed window (`--duration`) was
     /// open: a client starved by the model answered only afterwards.
     pub in_window: u64,
@@ -45,6 +48,7 @@ impl Tally {
             lost: 0,
             reordered: 0,
             resent: 0,
+            connections_cut: 0,
             in_window: 0,
             bytes: 0,
             errors: Vec::new(),
@@ -101,6 +105,7 @@ impl Tally {
         self.lost += other.lost;
         self.reordered += other.reordered;
         self.resent += other.resent;
+        self.connections_cut += other.connections_cut;
         self.in_window += other.in_window;
         self.bytes += other.bytes;
         self.error_count += other.error_count;

@@ -7,6 +7,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Instant;
+use upcase::client::Backoff;
 
 /// Checks that something answers on `addr` before the clients start.
 pub fn probe(addr: SocketAddr) -> Result<(), String> {
@@ -69,7 +70,9 @@ fn record_reply(
 
 /// One line in flight at a time: send, wait for the reply, check, repeat.
 /// With `--reconnect`, a connection that ends (EOF or reset) with the line
-/// unanswered is replaced and the line sent again.
+/// unanswered is replaced and the line sent again, backing off as
+/// `upcase-client --reconnect` does ([`Backoff`]); a good reply ends the
+/// outage. Every cut connection is counted.
 pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let Some(mut stream) = connect(id, addr, &mut tally) else {
@@ -80,49 +83,61 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     };
     let mut reply = Vec::new();
     let mut lines = LineMaker::new(id, run.options.line_bytes, run.options.text);
+    let mut backoff = Backoff::default();
     let mut seq = 0;
-    let mut resending = false;
     while run.should_send(seq) {
         let (line, want) = lines.make(seq);
-        let started = Instant::now();
-        let sent = (&stream).write_all(line);
-        if !resending {
-            tally.sent += 1;
-            tally.bytes += line.len() as u64;
-        }
-        let outcome = sent.and_then(|()| {
-            stream.set_read_timeout(Some(run.read_timeout()))?;
-            read_reply(&mut reader, &mut reply, want.len() + 1)
-        });
-        let connection_ended = match &outcome {
-            Ok(false) => true,
-            Err(error) => !is_timeout(error),
-            Ok(true) => false,
-        };
-        if run.options.reconnect && connection_ended && !run.past_deadline() {
-            match reconnect(addr, run) {
-                Some(fresh) => {
+        tally.sent += 1;
+        tally.bytes += line.len() as u64;
+        // Until the line is answered, or its connection ends for good.
+        let (outcome, started) = loop {
+            let started = Instant::now();
+            let outcome = (&stream).write_all(line).and_then(|()| {
+                stream.set_read_timeout(Some(run.read_timeout()))?;
+                read_reply(&mut reader, &mut reply, want.len() + 1)
+            });
+            if !connection_ended(&outcome) {
+                break (outcome, started);
+            }
+            tally.connections_cut += 1;
+            if !run.options.reconnect {
+                break (outcome, started);
+            }
+            match reconnect(addr, run, &mut backoff) {
+                Ok(fresh) => {
                     let Some(fresh_reader) = reader_for(id, &fresh, &mut tally) else {
                         return tally;
                     };
                     stream = fresh;
                     reader = fresh_reader;
                     tally.resent += 1;
-                    resending = true;
-                    continue;
                 }
-                None => {
-                    tally.error(format!("client {id}: could not reconnect to {addr}"));
+                Err(why) => {
+                    let cut = tally.connections_cut;
+                    let last = outcome
+                        .err()
+                        .map_or_else(|| "closed".into(), |e| e.to_string());
+                    let why = format!("{cut} connections cut (last: {last}), {why}");
+                    break (Err(io::Error::other(why)), started);
                 }
             }
-        }
-        resending = false;
+        };
         if !record_reply(id, run, &mut tally, outcome, &reply, want, started) {
             break;
         }
+        backoff.reset();
         seq += 1;
     }
     tally
+}
+
+/// Whether waiting for a reply ended with the connection (EOF, reset),
+/// not with a reply or a timeout.
+fn connection_ended(outcome: &io::Result<bool>) -> bool {
+    match outcome {
+        Ok(replied) => !replied,
+        Err(error) => !is_timeout(error),
+    }
 }
 
 /// A buffered reader over its own handle to `stream`.
@@ -136,19 +151,27 @@ fn reader_for(id: usize, stream: &TcpStream, tally: &mut Tally) -> Option<BufRea
     }
 }
 
-/// Connects again with growing back-off (10 ms doubling to 1 s), until
-/// the run's deadline. `None`: no connection could be made in time.
-fn reconnect(addr: SocketAddr, run: &RunState) -> Option<TcpStream> {
-    let mut backoff = std::time::Duration::from_millis(10);
-    while !run.past_deadline() {
+/// Connects again after each of `backoff`'s waits, until a connection is
+/// made, the outage has lasted its limit, or the run's deadline comes
+/// first. `Err`: why it gave up.
+fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<TcpStream, String> {
+    loop {
+        let Some(delay) = backoff.next_delay() else {
+            return Err(format!(
+                "gave up reconnecting after {} s",
+                backoff.limit().as_secs()
+            ));
+        };
+        if delay >= run.time_left() {
+            return Err("the run's --timeout ended the outage".into());
+        }
+        thread::sleep(delay);
+        // A refused or failed connect is one more try of the same outage.
         if let Ok(stream) = TcpStream::connect_timeout(&addr, run.read_timeout()) {
             let _ = stream.set_nodelay(true);
-            return Some(stream);
+            return Ok(stream);
         }
-        thread::sleep(backoff);
-        backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
     }
-    None
 }
 
 /// A fresh connection per line: connect, send, half-close, read the reply.

@@ -1,5 +1,6 @@
 //! The UDP flood client: up to `--pipeline` datagrams in flight, replies
 //! matched by the sequence number they carry, loss and reordering counted.
+//! An empty reply is an error, never an answer.
 
 use crate::payload::{sequence_of, LineMaker};
 use crate::run::{describe, is_timeout, RunState};
@@ -40,13 +41,22 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
         .set_read_timeout(Some(Duration::from_secs(1)))
         .map_err(fail)?;
     let mut buf = [0u8; 64];
+    let mut empty = 0;
     for _ in 0..3 {
         socket.send(b"probe").map_err(fail)?;
         match socket.recv(&mut buf) {
+            // No answer: a proxy's word that its server is down.
+            Ok(0) => empty += 1,
             Ok(_) => return Ok(()),
             Err(e) if is_timeout(&e) => {}
             Err(e) => return Err(fail(e)),
         }
+    }
+    if empty > 0 {
+        return Err(format!(
+            "no upcase server answers on {addr} (udp): {empty} of 3 probes got an empty \
+             datagram back (a proxy whose server is down?)"
+        ));
     }
     Err(format!(
         "no upcase server answers on {addr} (udp): no reply in 3 s"
@@ -150,6 +160,15 @@ fn receive(
     highest_seen: &mut Option<u64>,
     tally: &mut Tally,
 ) {
+    if reply.is_empty() {
+        // Every datagram sent is non-empty and so is its uppercase: an
+        // empty reply answers none of them (nginx sends one when the
+        // server behind it is down). Its datagram stays unanswered.
+        tally.error(format!(
+            "client {id}: an empty reply, which answers no datagram (a proxy whose server is down?)"
+        ));
+        return;
+    }
     let Some(seq) = sequence_of(reply, id) else {
         let want = b"<a reply carrying this client's sequence number>";
         run.record(tally, reply, want, 0);
