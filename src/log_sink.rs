@@ -23,6 +23,15 @@ use std::time::{Duration, Instant};
 /// Log records that may wait for the writer thread.
 const QUEUE: usize = 4096;
 
+/// Log lines dropped by every sink of this process, for the metrics
+/// (`upcase_log_lines_dropped_total`): there is one stderr per process.
+static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// How many log lines this process has dropped because stderr was full.
+pub fn lines_dropped() -> u64 {
+    DROPPED_TOTAL.load(Ordering::Relaxed)
+}
+
 /// What each log line looks like (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -221,6 +230,7 @@ impl Write for LogSink {
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.counts.queued.fetch_sub(1, Ordering::SeqCst);
                 self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+                DROPPED_TOTAL.fetch_add(1, Ordering::Relaxed);
             }
         }
         Ok(record.len())
@@ -308,6 +318,7 @@ mod tests {
             sink.write_all(format!("line {n}\n").as_bytes()).unwrap();
         }
         assert!(sink.counts.dropped.load(Ordering::Relaxed) > 0);
+        assert!(lines_dropped() >= sink.counts.dropped.load(Ordering::Relaxed));
         drop(release); // the reader appears
         sink.write_all(b"after\n").unwrap();
         flusher.flush(Duration::from_secs(10));

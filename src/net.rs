@@ -97,7 +97,12 @@ pub struct InheritedSockets {
 }
 
 /// Takes the sockets passed with `LISTEN_FDS` (and `LISTEN_PID`), if any:
-/// the first TCP listener and the first UDP socket, whatever their order.
+/// one TCP listener and the first UDP socket, whatever their order.
+///
+/// The server serves one TCP listener. A unit with several `ListenStream=`
+/// lines (IPv4 and IPv6, say) is refused with one line naming what was
+/// passed, rather than serving one of them and leaving the other's
+/// clients queued forever.
 pub fn inherited_sockets() -> Result<InheritedSockets, SetupError> {
     let setup = |cause| SetupError {
         action: "cannot use the sockets passed in LISTEN_FDS".into(),
@@ -105,18 +110,41 @@ pub fn inherited_sockets() -> Result<InheritedSockets, SetupError> {
     };
     let mut passed = listenfd::ListenFd::from_env();
     let mut sockets = InheritedSockets::default();
+    let mut extra_tcp = Vec::new();
     for index in 0..passed.len() {
-        if sockets.tcp.is_none() {
-            if let Ok(Some(listener)) = passed.take_tcp_listener(index) {
+        if let Ok(Some(listener)) = passed.take_tcp_listener(index) {
+            if sockets.tcp.is_none() {
                 sockets.tcp = Some(listener);
-                continue;
+            } else {
+                extra_tcp.push(listener);
             }
+            continue;
         }
         if sockets.udp.is_none() {
             if let Some(socket) = passed.take_udp_socket(index).map_err(setup)? {
                 sockets.udp = Some(socket);
             }
         }
+    }
+    if !extra_tcp.is_empty() {
+        let addresses: Vec<String> = sockets
+            .tcp
+            .iter()
+            .chain(&extra_tcp)
+            .map(|listener| {
+                listener
+                    .local_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string())
+            })
+            .collect();
+        return Err(setup(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} TCP listeners passed ({}); this server serves one: give the unit a single ListenStream=",
+                addresses.len(),
+                addresses.join(", ")
+            ),
+        )));
     }
     Ok(sockets)
 }

@@ -176,6 +176,12 @@ pub fn prometheus(ctx: &Context) -> String {
         "Event loops restarted after a panic (pool)",
         t.event_loop_restarts,
     );
+    counter(
+        &mut r,
+        "log_lines_dropped",
+        "Log lines dropped because stderr was not being read",
+        crate::log_sink::lines_dropped(),
+    );
     gauge(
         &mut r,
         "draining",
