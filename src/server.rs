@@ -5,11 +5,13 @@
 //! run(tcp, udp, config, shutdown)
 //!   ├─ thread "tcp": models::run  (the model's acceptor and threads)
 //!   ├─ thread "udp": UdpService::run
-//!   ├─ thread "admin" (with --admin): /metrics, /stats.json, the live page
+//!   ├─ thread "admin" (with --admin): /metrics, /stats.json, /healthz, the page
 //!   └─ this thread: waits for the trigger, then
 //!        1. handlers stop reading and answer what they have read
-//!        2. waits up to the grace period for replies to drain
-//!        3. cuts what is left, joins every thread, returns the totals
+//!        2. waits up to the grace period for replies to drain (the admin
+//!           endpoint still answers, /healthz with "draining")
+//!        3. cuts what is left, stops the admin endpoint, joins every
+//!           thread, returns the totals
 //! ```
 
 use crate::admin;
@@ -41,11 +43,12 @@ pub fn run(
 }
 
 /// [`run`], also serving the admin endpoint (`/metrics`, `/stats.json`,
-/// `/`) on `admin` until shutdown.
+/// `/healthz`, `/`) on `admin`, to the callers its [`admin::Access`]
+/// allows, until the drain is over.
 pub fn run_with_admin(
     tcp: TcpListener,
     udp: Option<UdpSocket>,
-    admin: Option<TcpListener>,
+    admin: Option<(TcpListener, admin::Access)>,
     config: ServerConfig,
     shutdown: ShutdownSignal,
 ) -> io::Result<Summary> {
@@ -72,7 +75,7 @@ pub fn run_with_admin(
         None => None,
     };
     let admin_thread = admin
-        .map(|listener| admin::start(listener, &ctx))
+        .map(|(listener, access)| admin::start(listener, &ctx, access))
         .transpose()?;
     shutdown.wait();
     log::info!("shutting down: answering the lines already received");
@@ -87,10 +90,10 @@ pub fn run_with_admin(
         );
         ctx.registry.close_all();
     }
-    let tcp_result = join(tcp_thread);
-    if let Some(thread) = admin_thread {
-        let _ = thread.join();
+    if let Some(admin) = admin_thread {
+        admin.stop();
     }
+    let tcp_result = join(tcp_thread);
     let udp_result = udp_thread.map_or(Ok(()), join);
     tcp_result.and(udp_result)?;
     Ok(ctx.stats.summary())

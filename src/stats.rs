@@ -23,6 +23,8 @@ pub struct Stats {
     lines_too_long: AtomicU64,
     idle_timeouts: AtomicU64,
     failed: AtomicU64,
+    client_resets: AtomicU64,
+    health_checks: AtomicU64,
     event_loop_restarts: AtomicU64,
     // Closes a client causes are logged, but at most once a second each:
     // a flood of them must not become a flood of log lines.
@@ -54,8 +56,14 @@ pub struct Summary {
     pub lines_too_long: u64,
     /// TCP connections closed by `--idle-timeout`.
     pub idle_timeouts: u64,
-    /// TCP connections that ended with an I/O error (reset and the like).
+    /// TCP connections that ended with an I/O error on the server's side
+    /// (not the client's reset or departure).
     pub failed: u64,
+    /// TCP connections the client reset or abandoned after sending data.
+    pub client_resets: u64,
+    /// TCP connections that closed (or reset) without sending a byte: a
+    /// balancer's health check, a port scan.
+    pub health_checks: u64,
     /// `pool` event loops restarted after a panic.
     pub event_loop_restarts: u64,
 }
@@ -116,9 +124,19 @@ impl Stats {
         }
     }
 
-    /// A connection ended with an I/O error.
+    /// A connection ended with an I/O error on the server's side.
     pub fn connection_failed(&self) {
         self.failed.fetch_add(1, Relaxed);
+    }
+
+    /// The client reset or abandoned a connection it had sent data on.
+    pub fn client_reset(&self) {
+        self.client_resets.fetch_add(1, Relaxed);
+    }
+
+    /// A connection ended without the client sending a byte.
+    pub fn health_check(&self) {
+        self.health_checks.fetch_add(1, Relaxed);
     }
 
     /// `bytes` arrived and `lines` of them were answered.
@@ -187,6 +205,8 @@ impl Stats {
             lines_too_long: self.lines_too_long.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
             failed: self.failed.load(Relaxed),
+            client_resets: self.client_resets.load(Relaxed),
+            health_checks: self.health_checks.load(Relaxed),
             event_loop_restarts: self.event_loop_restarts.load(Relaxed),
         }
     }

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
+use upcase::admin::{self, Access};
 use upcase::config::{Model, PerIpLimit, ServerConfig, UdpRateLimit};
 use upcase::log_sink::{LogFlusher, LogFormat, LogSink, Now};
 use upcase::net;
@@ -92,9 +93,19 @@ struct Args {
     /// (true/false, yes/no, 1/0 in the environment).
     #[arg(long, env = "UPCASE_REUSE_PORT", value_parser = BoolishValueParser::new())]
     reuse_port: bool,
-    /// Serve /metrics (Prometheus), /stats.json and a live page on ADDR.
+    /// Serve /metrics (Prometheus), /stats.json, /healthz and a live page
+    /// on ADDR. Beyond loopback it needs --admin-token-file.
     #[arg(long, env = "UPCASE_ADMIN", value_name = "ADDR")]
     admin: Option<String>,
+    /// A file holding the admin endpoint's bearer token: every request but
+    /// /healthz must send `Authorization: Bearer TOKEN`.
+    #[arg(
+        long,
+        env = "UPCASE_ADMIN_TOKEN_FILE",
+        value_name = "FILE",
+        requires = "admin"
+    )]
+    admin_token_file: Option<std::path::PathBuf>,
     /// Listen backlog [default: the system's maximum, net.core.somaxconn].
     #[arg(long, env = "UPCASE_BACKLOG", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     backlog: Option<u32>,
@@ -140,8 +151,15 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = parse_args();
+    let admin = match admin_access(&args) {
+        Ok(admin) => admin,
+        Err((code, message)) => {
+            eprintln!("upcase-server: {message}");
+            return ExitCode::from(code);
+        }
+    };
     let flusher = init_logging(args.log_format.resolve());
-    let result = serve(&args);
+    let result = serve(&args, admin);
     if let Some(flusher) = flusher {
         flusher.flush(Duration::from_secs(1));
     }
@@ -193,10 +211,28 @@ fn init_logging(format: LogFormat) -> Option<LogFlusher> {
     flusher
 }
 
-fn serve(args: &Args) -> Result<(), String> {
+/// The admin address and who may call it, checked before anything is
+/// bound: a non-loopback address without a token is a usage error (exit 2).
+fn admin_access(args: &Args) -> Result<Option<(String, Access)>, (u8, String)> {
+    let Some(address) = &args.admin else {
+        return Ok(None);
+    };
+    let access = match &args.admin_token_file {
+        Some(file) => Access::from_token_file(file).map_err(|e| (1, e))?,
+        None => Access::open(),
+    };
+    let resolved = net::resolve(address).map_err(|e| (1, format!("--admin {address}: {e}")))?;
+    admin::check_exposure(resolved, &access).map_err(|e| (2, e))?;
+    Ok(Some((resolved.to_string(), access)))
+}
+
+fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     let (tcp, udp) = open_sockets(args)?;
-    let admin = match &args.admin {
-        Some(address) => Some(net::listen_tcp(address, 128, false).map_err(|e| e.to_string())?),
+    let admin = match admin {
+        Some((address, access)) => Some((
+            net::listen_tcp(&address, 128, false).map_err(|e| e.to_string())?,
+            access,
+        )),
         None => None,
     };
     let shutdown = ShutdownSignal::new();
@@ -205,7 +241,7 @@ fn serve(args: &Args) -> Result<(), String> {
     if let Some(udp) = &udp {
         announce("udp", udp.local_addr())?;
     }
-    if let Some(admin) = &admin {
+    if let Some((admin, _)) = &admin {
         announce("admin", admin.local_addr())?;
     }
     let config = args.config();

@@ -257,7 +257,7 @@ fn refuse(mut stream: TcpStream, refusal: Refusal) {
 
 /// Whether accept failed because the process or system ran out of
 /// descriptors or memory (worth retrying later) rather than for one client.
-fn is_out_of_resources(error: &io::Error) -> bool {
+pub fn is_out_of_resources(error: &io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)

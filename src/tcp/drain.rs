@@ -60,11 +60,10 @@ pub fn unacknowledged(socket: &TcpStream) -> usize {
     }
 }
 
-/// Whether the peer has sent its FIN (or the connection is gone), from
-/// the kernel's TCP state.
-pub fn peer_has_closed(socket: &TcpStream) -> bool {
+/// The kernel's TCP state of `socket` (`None` if it cannot be read).
+fn tcp_info(socket: &TcpStream) -> Option<libc::tcp_info> {
     // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes.
-    let state = unsafe {
+    unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();
         let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
         let result = libc::getsockopt(
@@ -74,15 +73,24 @@ pub fn peer_has_closed(socket: &TcpStream) -> bool {
             (&mut info as *mut libc::tcp_info).cast(),
             &mut len,
         );
-        if result != 0 {
-            return true;
-        }
-        info.tcpi_state
-    };
+        (result == 0).then_some(info)
+    }
+}
+
+/// Whether the peer has sent its FIN (or the connection is gone), from
+/// the kernel's TCP state.
+pub fn peer_has_closed(socket: &TcpStream) -> bool {
     // ESTABLISHED, FIN_WAIT1 and FIN_WAIT2 are the states in which the
     // peer may still send; every other one means it has closed (or never
     // will send again).
-    !matches!(state, 1 | 4 | 5)
+    tcp_info(socket).is_none_or(|info| !matches!(info.tcpi_state, 1 | 4 | 5))
+}
+
+/// Whether the peer sent no data at all on `socket`, from the kernel's
+/// count (still readable after a reset). `fin_received`: the peer ended
+/// with a FIN, which the count includes as one byte.
+pub fn peer_sent_nothing(socket: &TcpStream, fin_received: bool) -> bool {
+    tcp_info(socket).is_some_and(|info| info.tcpi_bytes_received <= u64::from(fin_received))
 }
 
 /// Sends FIN after the last reply. Call once, before [`discard_input`].

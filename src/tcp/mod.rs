@@ -45,20 +45,33 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-/// How a connection's end is logged: normal endings at `debug`; failures
-/// a client can cause (reset, broken pipe) at `debug` too, and any other
-/// failure as a warning, at most one a second server-wide so that a flood
-/// of bad clients never becomes a flood of log lines.
+/// How a connection's end is counted and logged: normal endings at
+/// `debug`; failures a client can cause (reset, broken pipe) at `debug`
+/// too and counted as the client's, never as the server's errors; a
+/// connection that ended without sending a byte (a balancer's TCP health
+/// check) counted as such; any other failure as a warning, at most one a
+/// second server-wide so that a flood of bad clients never becomes a flood
+/// of log lines.
 pub struct ConnectionEnd;
 
 impl ConnectionEnd {
-    /// Logs how `connection` ended.
+    /// Counts and logs how `connection` ended.
     pub fn log(connection: &Connection, result: io::Result<Ending>, ctx: &Context) {
         static WARNINGS: Mutex<Option<LogThrottle>> = Mutex::new(None);
+        let silent = |fin| drain::peer_sent_nothing(connection.socket(), fin);
         match result {
-            Ok(ending) => log::debug!("{connection} closed: {ending}"),
+            Ok(ending) => {
+                if ending == Ending::ClientClosed && silent(true) {
+                    ctx.stats.health_check();
+                }
+                log::debug!("{connection} closed: {ending}");
+            }
             Err(error) if is_client_failure(&error) => {
-                ctx.stats.connection_failed();
+                if silent(false) {
+                    ctx.stats.health_check();
+                } else {
+                    ctx.stats.client_reset();
+                }
                 log::debug!("{connection} failed: {error}");
             }
             Err(error) => {
