@@ -2,8 +2,8 @@
 # Checks that need system tools (scripts/install-system-packages.sh brings
 # them; .ci/run runs both):
 # - the admin page rendered in headless Chromium shows the server's real
-#   numbers, for fixed-pool --workers 2 under 4 clients (2 busy workers,
-#   2 waiting) and for pool (0 waiting);
+#   numbers, for fixed-pool --workers 2 under 6 clients (2 workers held,
+#   3 queued, 1 in the listen backlog) and for pool (0 waiting);
 # - `upcase-flood compare --quick`'s index.html renders in Chromium with
 #   every section and its inline charts;
 # - strace shows the lecture's system calls: a blocking accept in the
@@ -47,35 +47,36 @@ read_addresses() {
     done
 }
 
-check_model() { # MODEL EXPECTED_BUSY EXPECTED_QUEUED
-    local model=$1 busy=$2 queued=$3 log="$out/$1.server.log"
+check_model() { # MODEL EXPECTED_HELD_OR_BUSY EXPECTED_QUEUED EXPECTED_BACKLOG
+    local model=$1 busy=$2 queued=$3 backlog=$4 log="$out/$1.server.log"
     coproc SERVER { exec target/release/upcase-server --tcp 127.0.0.1:0 --no-udp \
         --admin 127.0.0.1:0 --model "$model" --workers 2 2>"$log"; }
     pids+=("$SERVER_PID")
     local tcp="" udp="" admin=""
     read_addresses "${SERVER[0]}" admin
     [ -n "$admin" ] || { echo "FAIL $model: no admin line" >&2; exit 1; }
-    for i in 1 2 3 4; do
+    for i in 1 2 3 4 5 6; do
         # Each client sends one line, then stays connected (idle) for a while.
         { echo "client $i"; sleep 30; } | target/release/upcase-client --timeout 60 "$tcp" >/dev/null 2>&1 &
         pids+=("$!")
     done
     local dom
     dom=$(chromium_at "http://$admin/" "$out/$model.png")
-    local shown_busy shown_queued
-    shown_busy=$( (grep -o 'class="box busy"' <<<"$dom" || true) | wc -l)
+    local shown_busy shown_queued shown_backlog
+    shown_busy=$( (grep -oE 'class="box (busy|held)"' <<<"$dom" || true) | wc -l)
     shown_queued=$(grep -o 'id="queued" class="big">[0-9]*' <<<"$dom" | grep -o '[0-9]*$' || true)
-    echo "$model: the page shows $shown_busy busy workers, $shown_queued waiting (screenshot $out/$model.png)"
-    if [ "$shown_busy" != "$busy" ] || [ "$shown_queued" != "$queued" ]; then
-        echo "FAIL $model: expected $busy busy and $queued waiting" >&2
+    shown_backlog=$(grep -o 'id="backlog" class="big">[0-9]*' <<<"$dom" | grep -o '[0-9]*$' || true)
+    echo "$model: the page shows $shown_busy workers busy or held, $shown_queued queued, $shown_backlog in the backlog (screenshot $out/$model.png)"
+    if [ "$shown_busy" != "$busy" ] || [ "$shown_queued" != "$queued" ] || [ "$shown_backlog" != "$backlog" ]; then
+        echo "FAIL $model: expected $busy busy or held, $queued queued and $backlog in the backlog" >&2
         exit 1
     fi
     kill "$SERVER_PID"
     wait "$SERVER_PID" || { echo "FAIL $model: server exit status $?" >&2; exit 1; }
 }
 
-check_model fixed-pool 2 2
-check_model pool 0 0
+check_model fixed-pool 2 3 1
+check_model pool 0 0 0
 
 check_compare_page() {
     target/release/upcase-flood compare --quick --out "$out/compare" >/dev/null

@@ -124,6 +124,22 @@ fn fixed_pool_with_two_workers_shows_two_busy_and_two_waiting() {
 }
 
 #[test]
+fn six_clients_on_two_fixed_pool_workers_are_all_counted_with_the_backlog() {
+    let server = Server::start_model("fixed-pool", &["--workers", "2", "--admin", "127.0.0.1:0"]);
+    let admin = server.admin.unwrap();
+    // 2 on the workers, 2 in the channel, 1 in the acceptor's hand, and the
+    // sixth connected by the kernel but not accepted (the listen backlog).
+    let clients: Vec<_> = (0..6).map(|_| server.connect()).collect();
+    let stats = stats_until(admin, |s| {
+        busy_workers(s) == 2 && s["queued"] == 3 && s["backlog"] == 1
+    });
+    assert_eq!(busy_workers(&stats), 2, "{stats}");
+    assert_eq!(stats["queued"], 3, "{stats}");
+    assert_eq!(stats["backlog"], 1, "{stats}");
+    drop(clients);
+}
+
+#[test]
 fn pool_parks_idle_clients_and_queues_none() {
     let server = Server::start_model("pool", &["--workers", "2", "--admin", "127.0.0.1:0"]);
     let admin = server.admin.unwrap();
@@ -134,6 +150,7 @@ fn pool_parks_idle_clients_and_queues_none() {
     let stats = stats_until(admin, |s| s["parked"] == 4);
     assert_eq!(stats["parked"], 4, "{stats}");
     assert_eq!(stats["queued"], 0, "{stats}");
+    assert_eq!(stats["backlog"], 0, "{stats}");
     assert_eq!(busy_workers(&stats), 0, "{stats}");
 }
 

@@ -342,6 +342,7 @@ pub fn json(ctx: &Context) -> String {
         "model": ctx.config.model.name(),
         "workers": workers,
         "queued": s.queued,
+        "backlog": listen_backlog(),
         "parked": s.parked,
         "connection_threads": s.connection_threads,
         "connections_active": s.open,
@@ -365,4 +366,29 @@ pub fn json(ctx: &Context) -> String {
         "resident_memory_bytes": s.process.rss_kib * 1024,
     })
     .to_string()
+}
+
+/// Clients the kernel has connected and nobody has accepted yet: the
+/// accept queues of this process's listening TCP sockets (for a listener,
+/// `/proc/net/tcp`'s `rx_queue` is its accept-queue length). They are
+/// waiting too, before the pool's queue, and no counter of ours sees them.
+fn listen_backlog() -> u64 {
+    use procfs::process::{FDTarget, Process};
+    let Ok(fds) = Process::myself().and_then(|me| me.fd()) else {
+        return 0;
+    };
+    let mine: std::collections::HashSet<u64> = fds
+        .flatten()
+        .filter_map(|fd| match fd.target {
+            FDTarget::Socket(inode) => Some(inode),
+            _ => None,
+        })
+        .collect();
+    let tcp = procfs::net::tcp().unwrap_or_default();
+    let tcp6 = procfs::net::tcp6().unwrap_or_default();
+    tcp.iter()
+        .chain(tcp6.iter())
+        .filter(|e| e.state == procfs::net::TcpState::Listen && mine.contains(&e.inode))
+        .map(|e| u64::from(e.rx_queue))
+        .sum()
 }
