@@ -124,13 +124,15 @@ check_lab() {
 import re, sys
 cells = [c.strip() for c in sys.argv[1].strip("|").split("|")]
 tcp_lost, tcp_max_ms = int(cells[2]), float(cells[3].split("/")[2])
-udp_pct = float(re.search(r"\(([\d.]+) %\)", cells[4]).group(1))
+resent = [int(n) for n in re.findall(r"(\d+) of \d+", cells[4])]
+udp_pct = float(re.search(r"\(([\d.]+) %\)", cells[5]).group(1))
 assert tcp_lost == 0, "TCP lost lines"
+assert len(resent) == 2 and sum(resent) > 0, "no kernel-counted retransmissions"
 assert tcp_max_ms >= 200, "no retransmission tail"
 assert 5 <= udp_pct <= 15, f"UDP lost {udp_pct} %"
 PY
     if ip netns list | grep -q upcase-lab; then echo "FAIL lab: namespaces left behind" >&2; exit 1; fi
-    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail, UDP lost ~10 %; nothing left behind"
+    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail and kernel-counted resends, UDP lost ~10 %; nothing left behind"
 }
 check_lab
 echo "system checks: 5 passed, 0 failed"
