@@ -1,24 +1,60 @@
-//! The comparison's charts: throughput, the slowest client, p99 latency,
-//! idle clients and the carriers. A model's run that left clients
-//! unanswered is drawn apart, as a labelled red cross, never on its line.
+//! The comparison's charts: ping-pong throughput, the slowest client, p99
+//! latency, idle clients, throughput and connection set-up per model, the
+//! carriers, and the flood. Every point is a median with its range; a run
+//! that left clients unanswered is drawn in a band outside the plotted
+//! range, never at a value. A model keeps its colour and marker on every
+//! chart (its place in `Model::ALL`).
 
-use super::{ModelResults, Ping, Plan};
-use crate::reports::chart::{self, Axes, Point, Series};
-use crate::reports::transports::TransportCost;
+use super::measure::{Carrier, Flooded, ModelResults, Ping};
+use super::spread::Spread;
+use super::Plan;
+use crate::reports::chart::{self, Axes, Band, Bar, Point, Series};
 use std::path::Path;
 
-fn model_points(results: &[ModelResults], point: impl Fn(&Ping) -> Point) -> Vec<Series> {
+fn ranged(x: f64, s: &Spread) -> Point {
+    Point::ranged(x, s.median, s.min, s.max)
+}
+
+fn unanswered(p: &Ping) -> String {
+    format!("{} of {} never answered", p.starved, p.clients)
+}
+
+fn ping_series(
+    results: &[ModelResults],
+    band: Band,
+    value: impl Fn(&Ping) -> &Spread,
+) -> Vec<Series> {
     results
         .iter()
         .map(|r| Series {
             name: r.model.name().to_string(),
-            points: r.ping.iter().map(&point).collect(),
+            points: r
+                .ping
+                .iter()
+                .map(|p| match p.starved_runs {
+                    0 => ranged(p.clients as f64, value(p)),
+                    _ => Point::apart(p.clients as f64, band, unanswered(p)),
+                })
+                .collect(),
         })
         .collect()
 }
 
-fn starved_mark(p: &Ping) -> String {
-    format!("{} of {} never answered", p.starved, p.clients)
+fn model_bars(results: &[ModelResults], value: impl Fn(&ModelResults) -> &Spread) -> Vec<Bar> {
+    results
+        .iter()
+        .enumerate()
+        .map(|(index, r)| {
+            let s = value(r);
+            Bar {
+                name: r.model.name().to_string(),
+                value: s.median,
+                range: Some((s.min, s.max)),
+                color: index,
+                note: None,
+            }
+        })
+        .collect()
 }
 
 /// Draws every chart the sections show into `out`.
@@ -26,7 +62,8 @@ pub(super) fn draw_all(
     out: &Path,
     plan: &Plan,
     results: &[ModelResults],
-    transports: &[TransportCost],
+    carriers: &[Carrier],
+    floods: &[Flooded],
 ) -> Result<(), String> {
     let clients: Vec<f64> = plan.ping_clients.iter().map(|&c| c as f64).collect();
     let axes = |y_label| Axes {
@@ -36,32 +73,23 @@ pub(super) fn draw_all(
     };
     chart::line_chart(
         &out.join("throughput.svg"),
-        "Ping-pong: round trips per second (red: clients left unanswered)",
-        &axes("round trips per second, all clients"),
-        &model_points(results, |p| match p.starved {
-            0 => Point::at(p.clients as f64, p.per_sec),
-            _ => Point::marked(p.clients as f64, p.per_sec, starved_mark(p)),
-        }),
+        "Ping-pong: round trips per second, all clients",
+        &axes("round trips per second"),
+        &ping_series(results, Band::Below, |p| &p.per_sec),
     )?;
     chart::line_chart(
         &out.join("slowest_client.svg"),
         "Ping-pong: the slowest client's round trips per second",
-        &axes("round trips per second, slowest client"),
-        &model_points(results, |p| match p.starved {
-            0 => Point::at(p.clients as f64, p.slowest_per_sec),
-            _ => Point::marked(p.clients as f64, 0.0, starved_mark(p)),
-        }),
+        &axes("round trips per second"),
+        &ping_series(results, Band::Below, |p| &p.slowest_per_sec),
     )?;
     chart::line_chart(
         &out.join("latency_p99.svg"),
-        "Ping-pong: p99 latency of the replies that came",
+        "Ping-pong: p99 latency (lower is better)",
         &axes("p99 latency (µs)"),
-        &model_points(results, |p| match p.starved {
-            0 => Point::at(p.clients as f64, p.p99_us as f64),
-            _ => Point::marked(p.clients as f64, p.p99_us as f64, starved_mark(p)),
-        }),
+        &ping_series(results, Band::Above, |p| &p.p99_us),
     )?;
-    let idle_counts: Vec<f64> = plan.idle_counts.iter().map(|&n| n.max(1) as f64).collect();
+    let idle_counts: Vec<f64> = plan.idle_counts.iter().map(|&n| n as f64).collect();
     let idle_series: Vec<Series> = results
         .iter()
         .map(|r| Series {
@@ -69,31 +97,83 @@ pub(super) fn draw_all(
             points: r
                 .idle
                 .iter()
-                .map(|(n, p50)| match p50 {
-                    Some(p) => Point::at((*n).max(1) as f64, *p as f64),
-                    None => Point::marked((*n).max(1) as f64, 0.0, "never answered"),
+                .map(|i| match (&i.p50_us, i.unanswered_runs) {
+                    (Some(p50), 0) => ranged(i.idle as f64, p50),
+                    (_, never) => Point::apart(
+                        i.idle as f64,
+                        Band::Above,
+                        format!("never answered in {never} of {} runs", i.runs),
+                    ),
                 })
                 .collect(),
         })
         .collect();
     chart::line_chart(
         &out.join("idle.svg"),
-        "A new client's answer time while N clients sit idle",
+        "A new client's p50 latency while N clients sit idle",
         &Axes {
-            x_label: "idle connections (0 drawn at 1)",
+            x_label: "idle connections",
             y_label: "new client's p50 latency (µs)",
             x_ticks: &idle_counts,
         },
         &idle_series,
     )?;
-    let bars: Vec<(String, f64)> = transports
+    chart::bar_chart(
+        &out.join("pipelined.svg"),
+        "Pipelined throughput on one connection",
+        "MB/s",
+        &model_bars(results, |r| &r.pipelined_mb_per_sec),
+    )?;
+    chart::bar_chart(
+        &out.join("connections.svg"),
+        "Connection set-up: a new connection per line",
+        "connections per second",
+        &model_bars(results, |r| &r.connections_per_sec),
+    )?;
+    let bars: Vec<Bar> = carriers
         .iter()
-        .map(|t| (t.carrier.to_string(), t.nanos_per_round_trip / 1000.0))
+        .enumerate()
+        .map(|(index, c)| Bar {
+            name: c.name.replace(" (threads)", ""),
+            value: c.micros.median,
+            range: Some((c.micros.min, c.micros.max)),
+            color: index,
+            note: Some(" µs".into()),
+        })
         .collect();
     chart::bar_chart(
         &out.join("transports.svg"),
-        "Cost of one request/reply, by carrier",
+        "Cost of one request/reply, by carrier (lower is better)",
         "µs per round trip",
+        &bars,
+    )?;
+    let bars: Vec<Bar> = floods
+        .iter()
+        .enumerate()
+        .flat_map(|(index, f)| {
+            let lost = format!("/s, {:.1} % lost", f.lost_pct.median);
+            [
+                Bar {
+                    name: format!("{} sent", f.transport),
+                    value: f.sent_per_sec.median,
+                    range: Some((f.sent_per_sec.min, f.sent_per_sec.max)),
+                    color: index,
+                    note: Some("/s".into()),
+                },
+                Bar {
+                    name: format!("{} answered", f.transport),
+                    value: f.answered_per_sec.median,
+                    range: Some((f.answered_per_sec.min, f.answered_per_sec.max)),
+                    color: index,
+                    note: Some(lost),
+                },
+            ]
+        })
+        .collect();
+    chart::bar_chart(
+        &out.join("flood.svg"),
+        "Under a flood: sent and answered per second",
+        "messages per second",
         &bars,
     )
 }

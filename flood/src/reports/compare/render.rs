@@ -2,7 +2,7 @@
 //! repository, and `index.html`, one self-contained page (the SVG charts
 //! inlined, no network fetches, large type) that a teacher can project.
 
-use super::findings::Section;
+use super::findings::{sketches, Section};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -10,7 +10,14 @@ const TITLE: &str = "upcase: threading models and transports compared";
 
 /// `report.md`.
 pub(super) fn markdown(preface: &[String], sections: &[Section]) -> String {
-    let mut md = format!("# {TITLE}\n\n");
+    let mut md = format!("# {TITLE}\n\n## The models\n\n");
+    for sketch in sketches() {
+        let _ = writeln!(md, "**{}**: {}\n", sketch.name, sketch.summary);
+        if !sketch.diagram.is_empty() {
+            let _ = writeln!(md, "```text\n{}\n```\n", sketch.diagram);
+        }
+    }
+    let _ = writeln!(md, "## How this was measured\n");
     for paragraph in preface {
         let _ = writeln!(md, "{paragraph}\n");
     }
@@ -54,7 +61,24 @@ pub(super) fn html(out: &Path, preface: &[String], sections: &[Section]) -> Stri
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{TITLE}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{TITLE}</h1>\n"
     );
-    let _ = writeln!(page, "<section class=\"preface\">");
+    let _ = writeln!(page, "<section class=\"models\">\n<h2>The models</h2>");
+    for sketch in sketches() {
+        let _ = writeln!(
+            page,
+            "<div class=\"model\"><p><b>{}</b>: {}</p>",
+            escape(sketch.name),
+            inline(sketch.summary)
+        );
+        if !sketch.diagram.is_empty() {
+            let _ = writeln!(page, "<pre>{}</pre>", escape(sketch.diagram));
+        }
+        let _ = writeln!(page, "</div>");
+    }
+    let _ = writeln!(page, "</section>");
+    let _ = writeln!(
+        page,
+        "<section class=\"preface\">\n<h2>How this was measured</h2>"
+    );
     for paragraph in preface {
         let _ = writeln!(page, "<p>{}</p>", inline(paragraph));
     }
@@ -64,7 +88,7 @@ pub(super) fn html(out: &Path, preface: &[String], sections: &[Section]) -> Stri
         let _ = writeln!(page, "<p class=\"intro\">{}</p>", inline(&section.intro));
         for chart in &section.charts {
             let svg = std::fs::read_to_string(out.join(chart)).unwrap_or_default();
-            let _ = writeln!(page, "<figure>{}</figure>", strip_xml_declaration(&svg));
+            let _ = writeln!(page, "<figure>{}</figure>", fit_width(&svg));
         }
         let _ = writeln!(page, "<table>\n<tr>");
         for cell in &section.table.header {
@@ -102,7 +126,9 @@ const STYLE: &str = "body{font:24px/1.45 system-ui,sans-serif;margin:1.5em auto;
 padding:0 1em;color:#1a1a1a}h1{font-size:1.7em}h2{font-size:1.35em;margin-top:2em;\
 border-bottom:2px solid #ccc}h3{font-size:1em;margin-bottom:.2em}table{border-collapse:collapse;\
 margin:1em 0;font-size:.8em}td,th{border:1px solid #bbb;padding:.3em .6em;text-align:left}\
-th{background:#eee}figure{margin:1em 0}figure svg{max-width:100%;height:auto}\
+th{background:#eee}figure{margin:1em 0}figure svg{display:block;width:100%;height:auto}\
+pre{font-size:.8em;background:#f6f6f6;padding:.5em;overflow-x:auto;line-height:1.3}\
+.model p{margin:.6em 0 .2em}\
 .findings li{margin:.3em 0}.limits{color:#555;font-size:.85em}.preface p{margin:.4em 0}\
 code{font-size:.9em;background:#f2f2f2;padding:0 .2em}";
 
@@ -131,11 +157,22 @@ fn inline(text: &str) -> String {
     html
 }
 
-fn strip_xml_declaration(svg: &str) -> &str {
-    match svg.find("<svg") {
+/// The SVG without its XML declaration, and with its fixed width and
+/// height replaced by the page's width (its `viewBox` keeps the shape).
+fn fit_width(svg: &str) -> String {
+    let svg = match svg.find("<svg") {
         Some(start) => &svg[start..],
         None => svg,
-    }
+    };
+    let Some(end) = svg.find('>') else {
+        return svg.to_string();
+    };
+    let (tag, rest) = svg.split_at(end);
+    let tag: Vec<&str> = tag
+        .split(' ')
+        .filter(|attribute| !attribute.starts_with("width=") && !attribute.starts_with("height="))
+        .collect();
+    format!("{} width=\"100%\"{rest}", tag.join(" "))
 }
 
 #[cfg(test)]
@@ -148,5 +185,16 @@ mod tests {
             inline("**3 of 4** never answered by `fixed-pool` <x>"),
             "<b>3 of 4</b> never answered by <code>fixed-pool</code> &lt;x&gt;"
         );
+    }
+
+    #[test]
+    fn a_chart_fills_the_page_width_and_keeps_its_view_box() {
+        let svg = "<?xml version=\"1.0\"?>\n<svg width=\"1200\" height=\"720\" viewBox=\"0 0 1200 720\" xmlns=\"x\">\n<text/></svg>";
+        let fitted = fit_width(svg);
+        assert!(
+            fitted.starts_with("<svg viewBox=\"0 0 1200 720\" xmlns=\"x\" width=\"100%\">"),
+            "{fitted}"
+        );
+        assert!(!fitted.contains("width=\"1200\""));
     }
 }
