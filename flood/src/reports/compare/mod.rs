@@ -3,7 +3,7 @@
 //! carriers of a message (threads vs sockets), and writes a report with
 //! tables and charts that a student can read in a minute.
 //!
-//! [`measure`] measures (every point the median of repeated runs,
+//! `measure` measures (every point the median of repeated runs,
 //! [`spread`]); `findings` turns the results into sections (tables, charts
 //! and sentences computed from the numbers); `charts` draws them and
 //! `render` writes `report.md` and a self-contained `index.html`.
