@@ -21,6 +21,7 @@
 //! | [`server`] | wires it together: `run(tcp, udp, config, shutdown)` |
 //! | [`net`] | opening sockets (explicit listen backlog) with clear errors |
 //! | [`config`], [`context`], [`stats`], [`throttle`] | settings, shared state, totals, quiet logs |
+//! | [`tls`] | the TLS certificate and key, loaded and checked (the `--tls` listener is not built yet) |
 //! | [`log_sink`] | logging that never blocks serving |
 //! | [`activity`], [`admin`] | what the server is doing now: the `--admin` page, `/metrics`, `/stats.json` |
 //! | [`process_stats`] | a process's memory, descriptors and threads (`/proc`) |
@@ -52,4 +53,5 @@ pub mod stats;
 pub mod tcp;
 pub mod thread_pool;
 pub mod throttle;
+pub mod tls;
 pub mod udp;
