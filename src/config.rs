@@ -164,6 +164,9 @@ pub struct ServerConfig {
     pub udp_rate_limit: UdpRateLimit,
     /// The largest UDP reply, as a multiple of its request's size.
     pub udp_max_amplification: u32,
+    /// The most bytes held on clients' behalf (see [`memory`](crate::memory));
+    /// `None`: no budget.
+    pub memory_budget: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -179,6 +182,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(2),
             udp_rate_limit: UdpRateLimit::default(),
             udp_max_amplification: DEFAULT_UDP_MAX_AMPLIFICATION,
+            memory_budget: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::activity::Activity;
 use crate::config::ServerConfig;
+use crate::memory::MemoryBudget;
 use crate::registry::Registry;
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
@@ -14,6 +15,8 @@ pub struct Context {
     pub config: ServerConfig,
     /// Every open TCP connection.
     pub registry: Arc<Registry>,
+    /// What the server may hold on its clients' behalf.
+    pub memory: Arc<MemoryBudget>,
     /// Totals for the shutdown summary and the metrics.
     pub stats: Stats,
     /// What the workers are doing now, for the admin page.
@@ -25,11 +28,18 @@ pub struct Context {
 impl Context {
     /// Shared state for a server with `config`, stopped by `shutdown`.
     pub fn new(config: ServerConfig, shutdown: ShutdownSignal) -> Arc<Context> {
-        let registry = Registry::new(config.max_connections, config.max_connections_per_ip);
+        let memory = MemoryBudget::new(config.memory_budget);
+        let registry = Registry::with_memory(
+            config.max_connections,
+            config.max_connections_per_ip,
+            Arc::clone(&memory),
+            crate::memory::connection_cost(config.model),
+        );
         let activity = Activity::new(config.workers);
         Arc::new(Context {
             config,
             registry,
+            memory,
             stats: Stats::default(),
             activity,
             shutdown,

@@ -20,6 +20,8 @@
 //! | [`busy_poll`] | look again for a few µs before sleeping, while that pays |
 //! | [`server`] | wires it together: `run(tcp, udp, config, shutdown)` |
 //! | [`net`] | opening sockets (explicit listen backlog) with clear errors |
+//! | [`limits`] | the descriptor limit raised and checked at start-up |
+//! | [`memory`] | the budget for what the server holds on clients' behalf |
 //! | [`config`], [`context`], [`stats`], [`throttle`] | settings, shared state, totals, quiet logs |
 //! | [`tls`] | the TLS certificate and key, loaded and checked (the `--tls` listener is not built yet) |
 //! | [`log_sink`] | logging that never blocks serving |
@@ -41,7 +43,9 @@ pub mod client;
 pub mod codec;
 pub mod config;
 pub mod context;
+pub mod limits;
 pub mod log_sink;
+pub mod memory;
 pub mod models;
 pub mod net;
 pub mod poller;

@@ -10,6 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
+use std::os::fd::FromRawFd;
 
 /// A socket could not be set up: which address, what for, and why.
 #[derive(Debug)]
@@ -94,59 +95,180 @@ pub struct InheritedSockets {
     pub tcp: Option<TcpListener>,
     /// The first inherited UDP socket.
     pub udp: Option<UdpSocket>,
+    /// Usable sockets passed beyond the first of each kind, described for
+    /// a warning: they are not served.
+    pub unused: Vec<String>,
 }
 
+/// What the service manager should pass, for error lines.
+const EXPECTED: &str = "expected a listening TCP socket (ListenStream= with Accept=no) \
+                        and optionally a UDP socket (ListenDatagram=)";
+
 /// Takes the sockets passed with `LISTEN_FDS` (and `LISTEN_PID`), if any:
-/// one TCP listener and the first UDP socket, whatever their order.
+/// the first TCP listener and the first UDP socket, whatever their order.
 ///
-/// The server serves one TCP listener. A unit with several `ListenStream=`
-/// lines (IPv4 and IPv6, say) is refused with one line naming what was
-/// passed, rather than serving one of them and leaving the other's
-/// clients queued forever.
+/// Every descriptor is checked for what it is before it is used, so a unit
+/// that passes the wrong thing (`Accept=yes` hands over a *connected*
+/// socket; a bound socket that was never `listen`ed makes every `accept`
+/// fail with EINVAL) is refused at start with one line naming what was
+/// passed, instead of announcing a listener and spinning on `accept`.
+/// Sockets passed without any TCP listener are refused too: serving on a
+/// freshly bound address instead would silently ignore them.
 pub fn inherited_sockets() -> Result<InheritedSockets, SetupError> {
-    let setup = |cause| SetupError {
-        action: "cannot use the sockets passed in LISTEN_FDS".into(),
-        cause,
-    };
     let mut passed = listenfd::ListenFd::from_env();
     let mut sockets = InheritedSockets::default();
+    let mut seen = Vec::new();
     let mut extra_tcp = Vec::new();
     for index in 0..passed.len() {
-        if let Ok(Some(listener)) = passed.take_tcp_listener(index) {
-            if sockets.tcp.is_none() {
-                sockets.tcp = Some(listener);
-            } else {
-                extra_tcp.push(listener);
-            }
+        let Ok(Some(fd)) = passed.take_raw_fd(index) else {
             continue;
-        }
-        if sockets.udp.is_none() {
-            if let Some(socket) = passed.take_udp_socket(index).map_err(setup)? {
-                sockets.udp = Some(socket);
+        };
+        let kind = Passed::of(fd);
+        let refuse = |what: String| SetupError {
+            action: "cannot use the sockets passed in LISTEN_FDS".into(),
+            cause: io::Error::new(io::ErrorKind::InvalidInput, what),
+        };
+        let description = kind.to_string();
+        match kind {
+            Passed::TcpListener(_) | Passed::Udp(_) => {}
+            other => {
+                return Err(refuse(format!("fd {fd} is {other}; {EXPECTED}")));
             }
         }
+        // SAFETY: fcntl on a descriptor the service manager passed us.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        // SAFETY: LISTEN_FDS hands this process ownership of `fd`, and
+        // `take_raw_fd` gives each index out once.
+        match kind {
+            Passed::TcpListener(_) if sockets.tcp.is_none() => {
+                sockets.tcp = Some(unsafe { TcpListener::from_raw_fd(fd) });
+            }
+            Passed::Udp(_) if sockets.udp.is_none() => {
+                sockets.udp = Some(unsafe { UdpSocket::from_raw_fd(fd) });
+            }
+            Passed::TcpListener(local) => {
+                extra_tcp.push(local.map_or_else(|| "?".into(), |a| a.to_string()));
+            }
+            _ => sockets.unused.push(format!("fd {fd} ({description})")),
+        }
+        seen.push(format!("fd {fd} ({description})"));
     }
     if !extra_tcp.is_empty() {
-        let addresses: Vec<String> = sockets
+        // One listener is served: a unit with several ListenStream= lines
+        // (IPv4 and IPv6, say) is refused rather than leaving the other's
+        // clients queued forever.
+        let first = sockets
             .tcp
-            .iter()
-            .chain(&extra_tcp)
-            .map(|listener| {
-                listener
-                    .local_addr()
-                    .map_or_else(|_| "?".into(), |a| a.to_string())
-            })
-            .collect();
-        return Err(setup(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "{} TCP listeners passed ({}); this server serves one: give the unit a single ListenStream=",
-                addresses.len(),
-                addresses.join(", ")
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map_or_else(|| "?".into(), |a| a.to_string());
+        let addresses: Vec<String> = std::iter::once(first).chain(extra_tcp).collect();
+        return Err(SetupError {
+            action: "cannot use the sockets passed in LISTEN_FDS".into(),
+            cause: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} TCP listeners passed ({}); this server serves one: give the unit a single ListenStream=",
+                    addresses.len(),
+                    addresses.join(", ")
+                ),
             ),
-        )));
+        });
+    }
+    if sockets.tcp.is_none() && !seen.is_empty() {
+        return Err(SetupError {
+            action: "cannot use the sockets passed in LISTEN_FDS".into(),
+            cause: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("no TCP listener among {}; {EXPECTED}", seen.join(", ")),
+            ),
+        });
     }
     Ok(sockets)
+}
+
+/// What an inherited descriptor turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Passed {
+    /// A listening TCP socket: what the server wants.
+    TcpListener(Option<SocketAddr>),
+    /// A UDP socket: what the server wants for UDP.
+    Udp(Option<SocketAddr>),
+    /// A TCP socket with a peer (what `Accept=yes` passes).
+    TcpConnected(Option<SocketAddr>, SocketAddr),
+    /// A TCP socket that is bound but was never put in the listening state.
+    TcpNotListening(Option<SocketAddr>),
+    /// A unix-domain socket.
+    Unix { kind: &'static str, listening: bool },
+    /// Any other socket, or not a socket at all.
+    Other(String),
+}
+
+impl Passed {
+    /// Asks the kernel what `fd` is (family, type, listening state).
+    fn of(fd: std::os::fd::RawFd) -> Passed {
+        // SAFETY: the descriptor is only inspected here; ManuallyDrop
+        // keeps it open.
+        let socket = std::mem::ManuallyDrop::new(unsafe { Socket::from_raw_fd(fd) });
+        let kind = match socket.r#type() {
+            Ok(kind) => kind,
+            Err(error) if error.raw_os_error() == Some(libc::ENOTSOCK) => {
+                return Passed::Other("not a socket".into())
+            }
+            Err(error) => return Passed::Other(format!("unreadable ({error})")),
+        };
+        let listening = socket.is_listener().unwrap_or(false);
+        let local = socket.local_addr().ok().and_then(|a| a.as_socket());
+        let type_name = match kind {
+            Type::STREAM => "stream",
+            Type::DGRAM => "datagram",
+            Type::SEQPACKET => "seqpacket",
+            _ => "raw or other",
+        };
+        match socket.domain() {
+            Ok(Domain::IPV4 | Domain::IPV6) => match kind {
+                Type::STREAM if listening => Passed::TcpListener(local),
+                Type::STREAM => match socket.peer_addr().ok().and_then(|a| a.as_socket()) {
+                    Some(peer) => Passed::TcpConnected(local, peer),
+                    None => Passed::TcpNotListening(local),
+                },
+                Type::DGRAM => Passed::Udp(local),
+                _ => Passed::Other(format!("an IP {type_name} socket")),
+            },
+            Ok(Domain::UNIX) => Passed::Unix {
+                kind: type_name,
+                listening,
+            },
+            Ok(other) => Passed::Other(format!("a {type_name} socket of family {other:?}")),
+            Err(error) => Passed::Other(format!("a socket of unknown family ({error})")),
+        }
+    }
+}
+
+impl fmt::Display for Passed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = |address: &Option<SocketAddr>| {
+            address.map_or_else(|| "an unknown address".into(), |a| a.to_string())
+        };
+        match self {
+            Passed::TcpListener(local) => write!(f, "a TCP listener on {}", at(local)),
+            Passed::Udp(local) => write!(f, "a UDP socket on {}", at(local)),
+            Passed::TcpConnected(local, peer) => write!(
+                f,
+                "a connected TCP socket ({} <-> {peer}; is Accept=yes set?)",
+                at(local)
+            ),
+            Passed::TcpNotListening(local) => {
+                write!(f, "a TCP socket bound to {} but not listening", at(local))
+            }
+            Passed::Unix { kind, listening } => write!(
+                f,
+                "a unix-domain {kind} socket{}",
+                if *listening { " (listening)" } else { "" }
+            ),
+            Passed::Other(what) => f.write_str(what),
+        }
+    }
 }
 
 /// What the kernel does with connections queued on a listener that closes

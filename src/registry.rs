@@ -6,16 +6,32 @@
 //! to its socket. That is enough to:
 //! - enforce `--max-connections` and `--max-connections-per-ip` at accept
 //!   time;
-//! - force-close what is still open when the shutdown grace period ends.
+//! - force-close what is still open when the shutdown grace period ends;
+//! - keep a full server serving: when every place is taken, the connection
+//!   that has made no progress for longest (at least [`EVICTABLE_AFTER`])
+//!   is told to leave ([`Liveness`]) and the newcomer is admitted, so
+//!   silent clients cannot hold the whole server until their idle timeout
+//!   (nginx closes idle keep-alive connections the same way when it runs
+//!   out of them);
+//! - take each connection's fixed cost from the [memory budget](crate::memory)
+//!   at admission, and when the budget runs out, close the quiet
+//!   connection that holds the most of it.
 
 use crate::config::PerIpLimit;
+use crate::memory::{Held, MemoryBudget};
 use crate::shutdown::lock;
 use slab::Slab;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The least time without progress after which a connection may be closed
+/// to make room for a new client when the server is full: long enough that
+/// an interactive client between two lines is not it.
+pub const EVICTABLE_AFTER: Duration = Duration::from_secs(5);
 
 /// The set of open connections, bounded by `--max-connections` and
 /// `--max-connections-per-ip`.
@@ -24,6 +40,12 @@ pub struct Registry {
     emptied: Condvar,
     max_connections: usize,
     max_per_ip: PerIpLimit,
+    epoch: Instant,
+    /// [`EVICTABLE_AFTER`] (shorter in this module's tests).
+    evictable_after: Duration,
+    memory: Arc<MemoryBudget>,
+    /// What admitting one connection takes from `memory`.
+    connection_cost: usize,
 }
 
 /// Why a connection was not admitted.
@@ -33,10 +55,67 @@ pub enum Refusal {
     TooMany,
     /// `--max-connections-per-ip` are open from the client's address.
     TooManyFromAddress,
+    /// The memory budget cannot take one more connection.
+    MemoryBudget,
+}
+
+/// What the registry can see of a connection that another thread owns:
+/// when it last made progress, and whether it has been asked to leave.
+#[derive(Debug)]
+pub struct Liveness {
+    /// The registry's clock origin.
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the last progress.
+    progress_ms: AtomicU64,
+    evicted: AtomicBool,
+    /// Bytes of the memory budget its buffers hold beyond its fixed cost.
+    held: AtomicUsize,
+}
+
+impl Liveness {
+    fn new(epoch: Instant) -> Liveness {
+        let liveness = Liveness {
+            epoch,
+            progress_ms: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
+            held: AtomicUsize::new(0),
+        };
+        liveness.progressed(Instant::now());
+        liveness
+    }
+
+    /// The connection made progress at `now` (a complete line, or reply
+    /// bytes taken by the client).
+    pub fn progressed(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis();
+        self.progress_ms
+            .store(u64::try_from(ms).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// Its buffers now hold `bytes` of the memory budget (told only when
+    /// there is a budget).
+    pub fn holds(&self, bytes: usize) {
+        self.held.store(bytes, Relaxed);
+    }
+
+    /// Whether the registry asked this connection to leave (the server is
+    /// full and it is the one that has made no progress for longest).
+    pub fn is_evicted(&self) -> bool {
+        self.evicted.load(Relaxed)
+    }
+}
+
+struct Entry {
+    stream: Arc<TcpStream>,
+    liveness: Arc<Liveness>,
 }
 
 struct State {
-    open: Slab<Arc<TcpStream>>,
+    open: Slab<Entry>,
+    /// Connections asked to leave that have not closed yet: admitted
+    /// newcomers may exceed the limit by this many, for as long as the
+    /// evicted ones take to close (a tick, then the drain).
+    evicting: usize,
     per_ip: HashMap<IpAddr, usize>,
     /// The id the next admitted connection gets (ids start at 1).
     next_id: u64,
@@ -54,17 +133,32 @@ pub struct Connection {
     key: usize,
     id: u64,
     stream: Arc<TcpStream>,
+    liveness: Arc<Liveness>,
+    /// Its fixed cost, taken from the memory budget.
+    _cost: Held,
     peer: SocketAddr,
     registry: Arc<Registry>,
 }
 
 impl Registry {
     /// An empty registry that admits at most `max_connections` at once,
-    /// and at most `max_per_ip` from one address.
+    /// and at most `max_per_ip` from one address, with no memory budget.
     pub fn new(max_connections: usize, max_per_ip: PerIpLimit) -> Arc<Registry> {
+        Registry::with_memory(max_connections, max_per_ip, MemoryBudget::new(None), 0)
+    }
+
+    /// [`Registry::new`], also taking `connection_cost` bytes from
+    /// `memory` for each connection while it is open.
+    pub fn with_memory(
+        max_connections: usize,
+        max_per_ip: PerIpLimit,
+        memory: Arc<MemoryBudget>,
+        connection_cost: usize,
+    ) -> Arc<Registry> {
         Arc::new(Registry {
             state: Mutex::new(State {
                 open: Slab::new(),
+                evicting: 0,
                 per_ip: HashMap::new(),
                 next_id: 1,
                 closing: None,
@@ -72,44 +166,119 @@ impl Registry {
             emptied: Condvar::new(),
             max_connections,
             max_per_ip,
+            epoch: Instant::now(),
+            evictable_after: EVICTABLE_AFTER,
+            memory,
+            connection_cost,
         })
     }
 
     /// Admits a new connection, or hands it back with the reason when a
-    /// limit is reached.
+    /// limit is reached. At `--max-connections`, the connection that has
+    /// made no progress for longest is asked to leave to make room, if it
+    /// has been quiet for at least [`EVICTABLE_AFTER`].
     pub fn admit(
         self: &Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
     ) -> Result<Connection, (TcpStream, Refusal)> {
         let mut state = lock(&self.state);
-        if state.open.len() >= self.max_connections {
+        if state.open.len() - state.evicting >= self.max_connections
+            && !self.evict_longest_quiet(&mut state)
+        {
             return Err((stream, Refusal::TooMany));
         }
-        let from_ip = state.per_ip.entry(peer.ip()).or_insert(0);
+        let from_ip = state.per_ip.get(&peer.ip()).copied().unwrap_or(0);
         if self
             .max_per_ip
             .for_address(peer.ip())
-            .is_some_and(|max| *from_ip >= max)
+            .is_some_and(|max| from_ip >= max)
         {
             return Err((stream, Refusal::TooManyFromAddress));
         }
-        *from_ip += 1;
+        let Some(cost) = Held::take(&self.memory, self.connection_cost) else {
+            // Refused now; closing a quiet one makes room for the next.
+            self.evict_holding_most(&mut state);
+            return Err((stream, Refusal::MemoryBudget));
+        };
+        *state.per_ip.entry(peer.ip()).or_insert(0) += 1;
         if let Some(half) = state.closing {
             // Best effort: the socket may already be closed by the peer.
             let _ = stream.shutdown(half);
         }
         let stream = Arc::new(stream);
-        let key = state.open.insert(Arc::clone(&stream));
+        let liveness = Arc::new(Liveness::new(self.epoch));
+        let key = state.open.insert(Entry {
+            stream: Arc::clone(&stream),
+            liveness: Arc::clone(&liveness),
+        });
         let id = state.next_id;
         state.next_id += 1;
         Ok(Connection {
             key,
             id,
             stream,
+            liveness,
+            _cost: cost,
             peer,
             registry: Arc::clone(self),
         })
+    }
+
+    /// Asks the connection that has made no progress for longest to leave,
+    /// if it has been quiet for [`EVICTABLE_AFTER`]; returns whether one
+    /// was. Its owner notices within its next timer tick and closes it
+    /// with the idle-timeout line. Scanning every connection is fine: it
+    /// happens only when the server is full.
+    fn evict_longest_quiet(&self, state: &mut State) -> bool {
+        self.evict(state, |liveness| {
+            (0, u64::MAX - liveness.progress_ms.load(Relaxed))
+        })
+    }
+
+    /// Evicts the quiet connection holding the most memory (the longest
+    /// quiet among equals).
+    fn evict_holding_most(&self, state: &mut State) -> bool {
+        self.evict(state, |liveness| {
+            (
+                liveness.held.load(Relaxed) as u64,
+                u64::MAX - liveness.progress_ms.load(Relaxed),
+            )
+        })
+    }
+
+    /// The memory budget ran out: asks the connection holding the most of
+    /// it, among those quiet for [`EVICTABLE_AFTER`] (a client that does not
+    /// read its replies makes no progress), to leave. Returns whether one
+    /// was.
+    pub fn evict_for_memory(&self) -> bool {
+        self.evict_holding_most(&mut lock(&self.state))
+    }
+
+    /// Evicts the connection quiet for [`EVICTABLE_AFTER`] that ranks
+    /// highest by `rank`.
+    fn evict(&self, state: &mut State, rank: impl Fn(&Liveness) -> (u64, u64)) -> bool {
+        // Evicted connections still hold a descriptor until they close:
+        // at most a tenth over the limit at any time.
+        if state.evicting >= self.max_connections.div_ceil(10) {
+            return false;
+        }
+        let now_ms = self.epoch.elapsed().as_millis();
+        let quiet_enough = |liveness: &Liveness| {
+            let since = u128::from(liveness.progress_ms.load(Relaxed));
+            now_ms.saturating_sub(since) >= self.evictable_after.as_millis()
+        };
+        let Some((_, chosen)) = state
+            .open
+            .iter()
+            .filter(|(_, entry)| !entry.liveness.is_evicted() && quiet_enough(&entry.liveness))
+            .max_by_key(|(_, entry)| rank(&entry.liveness))
+        else {
+            return false;
+        };
+        chosen.liveness.evicted.store(true, Relaxed);
+        state.evicting += 1;
+        true
     }
 
     /// How many connections are open now.
@@ -126,8 +295,8 @@ impl Registry {
     fn shut_down_all(&self, half: Shutdown) {
         let mut state = lock(&self.state);
         state.closing = Some(half);
-        for (_, stream) in state.open.iter() {
-            let _ = stream.shutdown(half);
+        for (_, entry) in state.open.iter() {
+            let _ = entry.stream.shutdown(half);
         }
     }
 
@@ -151,7 +320,9 @@ impl Registry {
 
     fn remove(&self, key: usize, peer: SocketAddr) {
         let mut state = lock(&self.state);
-        state.open.remove(key);
+        if state.open.remove(key).liveness.is_evicted() {
+            state.evicting -= 1;
+        }
         if let Some(from_ip) = state.per_ip.get_mut(&peer.ip()) {
             *from_ip -= 1;
             if *from_ip == 0 {
@@ -174,6 +345,11 @@ impl Connection {
     /// admin page and log lines.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Its progress as the registry sees it (see [`Liveness`]).
+    pub fn liveness(&self) -> &Arc<Liveness> {
+        &self.liveness
     }
 
     /// The client's address, as `accept` reported it.
@@ -229,5 +405,36 @@ mod tests {
         );
         let _only = admit(&total, &listener).ok().unwrap();
         assert_eq!(admit(&total, &listener).err().unwrap().1, Refusal::TooMany);
+    }
+
+    #[test]
+    fn a_full_registry_evicts_the_longest_quiet_connection_once_quiet_long_enough() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let strict = Registry::new(1, PerIpLimit::set(0));
+        let _young = admit(&strict, &listener).ok().unwrap();
+        // Quiet for less than EVICTABLE_AFTER: the newcomer is refused.
+        assert_eq!(admit(&strict, &listener).err().unwrap().1, Refusal::TooMany);
+
+        let mut registry = Registry::new(2, PerIpLimit::set(0));
+        Arc::get_mut(&mut registry).unwrap().evictable_after = Duration::ZERO;
+        let first = admit(&registry, &listener).ok().unwrap();
+        let second = admit(&registry, &listener).ok().unwrap();
+        // The first made progress since: the second has been quiet longer.
+        first
+            .liveness()
+            .progressed(Instant::now() + Duration::from_secs(1));
+        let third = admit(&registry, &listener).ok().unwrap();
+        assert!(second.liveness().is_evicted() && !first.liveness().is_evicted());
+        assert_eq!(registry.open_count(), 3, "over the limit while it closes");
+        // While the evicted one is closing, a tenth of the limit (one) is
+        // already over it: the next newcomer is refused.
+        assert_eq!(
+            admit(&registry, &listener).err().unwrap().1,
+            Refusal::TooMany
+        );
+        drop(second);
+        assert_eq!(registry.open_count(), 2);
+        assert_eq!(lock(&registry.state).evicting, 0);
+        drop((first, third));
     }
 }

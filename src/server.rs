@@ -25,7 +25,7 @@ use std::io;
 use std::net::{TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Serves `tcp` (and `udp`, if given) until `shutdown` is triggered, then
 /// shuts down gracefully and returns the totals.
@@ -79,7 +79,11 @@ pub fn run_with_admin(
         .transpose()?;
     shutdown.wait();
     log::info!("shutting down: answering the lines already received");
-    let deadline = Instant::now() + ctx.config.shutdown_grace;
+    // A grace period past the clock's range waits as long as it can.
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(ctx.config.shutdown_grace)
+        .unwrap_or(now + Duration::from_secs(u32::MAX.into()));
     if !ctx.registry.wait_until_empty(deadline) {
         let open = ctx.registry.open_count();
         log::warn!(

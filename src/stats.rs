@@ -15,6 +15,7 @@ pub struct Stats {
     connections: AtomicU64,
     refused: AtomicU64,
     refused_per_ip: AtomicU64,
+    refused_memory: AtomicU64,
     lines: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
@@ -22,6 +23,7 @@ pub struct Stats {
     datagram_outcomes: [AtomicU64; DatagramOutcome::ALL.len()],
     lines_too_long: AtomicU64,
     idle_timeouts: AtomicU64,
+    idle_evictions: AtomicU64,
     failed: AtomicU64,
     client_resets: AtomicU64,
     health_checks: AtomicU64,
@@ -41,6 +43,8 @@ pub struct Summary {
     pub refused: u64,
     /// Of those, turned away by `--max-connections-per-ip`.
     pub refused_per_ip: u64,
+    /// Of those, turned away because the memory budget was used up.
+    pub refused_memory: u64,
     /// TCP lines answered.
     pub lines: u64,
     /// Bytes received over TCP and UDP.
@@ -56,8 +60,10 @@ pub struct Summary {
     pub lines_too_long: u64,
     /// TCP connections closed by `--idle-timeout`.
     pub idle_timeouts: u64,
-    /// TCP connections that ended with an I/O error on the server's side
-    /// (not the client's reset or departure).
+    /// TCP connections closed early, with the idle-timeout line, because
+    /// the server was full and they had made no progress for longest.
+    pub idle_evictions: u64,
+    /// TCP connections that ended with an I/O error (reset and the like).
     pub failed: u64,
     /// TCP connections the client reset or abandoned after sending data.
     pub client_resets: u64,
@@ -124,7 +130,12 @@ impl Stats {
         }
     }
 
-    /// A connection ended with an I/O error on the server's side.
+    /// The refused connection was turned away by the memory budget.
+    pub fn refused_for_memory(&self) {
+        self.refused_memory.fetch_add(1, Relaxed);
+    }
+
+    /// A connection ended with an I/O error.
     pub fn connection_failed(&self) {
         self.failed.fetch_add(1, Relaxed);
     }
@@ -174,6 +185,11 @@ impl Stats {
         }
     }
 
+    /// A full server closed the connection that had been quiet longest.
+    pub fn idle_eviction(&self) {
+        self.idle_evictions.fetch_add(1, Relaxed);
+    }
+
     /// A `bytes`-byte UDP datagram arrived and had `outcome`.
     pub fn datagram_received(&self, bytes: usize, outcome: DatagramOutcome) {
         self.bytes_in.fetch_add(bytes as u64, Relaxed);
@@ -197,6 +213,7 @@ impl Stats {
             connections: self.connections.load(Relaxed),
             refused: self.refused.load(Relaxed),
             refused_per_ip: self.refused_per_ip.load(Relaxed),
+            refused_memory: self.refused_memory.load(Relaxed),
             lines: self.lines.load(Relaxed),
             bytes_in: self.bytes_in.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
@@ -204,6 +221,7 @@ impl Stats {
             datagram_outcomes: std::array::from_fn(|i| self.datagram_outcomes[i].load(Relaxed)),
             lines_too_long: self.lines_too_long.load(Relaxed),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
+            idle_evictions: self.idle_evictions.load(Relaxed),
             failed: self.failed.load(Relaxed),
             client_resets: self.client_resets.load(Relaxed),
             health_checks: self.health_checks.load(Relaxed),

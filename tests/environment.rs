@@ -92,12 +92,25 @@ fn more_workers_than_descriptors_is_a_clear_failure_not_a_hang() {
 /// as fd 3 with `LISTEN_FDS=1` and `LISTEN_PID` set to the server's own
 /// pid. Returns it once it has announced the socket.
 fn start_activated(fd: std::os::fd::RawFd) -> (std::process::Child, String) {
+    let mut child = activated_command(fd, &["--no-udp"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    (child, first.trim().to_string())
+}
+
+/// The server command with `fd` passed as fd 3 the way systemd passes it.
+fn activated_command(fd: std::os::fd::RawFd, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
     command
-        .args(["--tcp", "127.0.0.1:1", "--no-udp"])
+        .args(["--tcp", "127.0.0.1:1"])
+        .args(args)
         .env("LISTEN_FDS", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(Stdio::piped());
     // SAFETY: dup2, fcntl, getpid and setenv before exec, in the child
     // only, which is single-threaded after fork.
     unsafe {
@@ -113,12 +126,94 @@ fn start_activated(fd: std::os::fd::RawFd) -> (std::process::Child, String) {
             Ok(())
         });
     }
-    let mut child = command.spawn().unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
+    command
+}
+
+/// Starts the server with `fd` as its only inherited socket and expects a
+/// refusal: exit status 1 within PATIENCE (else it is killed and the test
+/// fails), nothing announced. Returns its stderr.
+fn activation_refused(fd: std::os::fd::RawFd, passed: &str) -> String {
+    let mut child = activated_command(fd, &[])
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    (child, first.trim().to_string())
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(1),
+        "{passed}: the server must refuse at start; stdout {stdout:?}, stderr {stderr}"
+    );
+    assert!(!stdout.contains("listening on"), "{passed}: {stdout}");
+    assert!(!stderr.contains("panicked"), "{passed}: {stderr}");
+    stderr
+}
+
+#[test]
+fn an_inherited_socket_that_cannot_be_served_is_refused_naming_what_it_is() {
+    use socket2::{Domain, Socket, Type};
+    // A unit with Accept=yes passes a connected socket.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let connected = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let stderr = activation_refused(connected.as_raw_fd(), "a connected socket");
+    assert!(
+        stderr.contains("fd 3 is a connected TCP socket"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("expected a listening TCP socket"),
+        "{stderr}"
+    );
+
+    // Bound but never listened on: every accept would fail with EINVAL.
+    let bound = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    bound
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let stderr = activation_refused(bound.as_raw_fd(), "a bound socket");
+    assert!(
+        stderr.contains("a TCP socket bound to 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("but not listening"), "{stderr}");
+
+    // UDP only: not silently ignored in favour of a freshly bound address.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stderr = activation_refused(udp.as_raw_fd(), "a UDP socket only");
+    let expected = format!(
+        "no TCP listener among fd 3 (a UDP socket on {})",
+        udp.local_addr().unwrap()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    // A unix listener is reported as what it is.
+    let path = std::env::temp_dir().join(format!("upcase-activation-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let stderr = activation_refused(unix.as_raw_fd(), "a unix listener");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        stderr.contains("fd 3 is a unix-domain stream socket (listening)"),
+        "{stderr}"
+    );
 }
 
 #[test]

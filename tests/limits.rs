@@ -25,6 +25,7 @@ macro_rules! for_every_model_but_iterative {
 for_every_model_but_iterative!(
     connections_past_the_limit_are_refused_and_service_resumes,
     running_out_of_descriptors_is_logged_and_service_resumes,
+    a_full_server_closes_the_longest_quiet_connection_to_serve_a_new_one,
 );
 
 /// Connects until a client is served (the server frees a slot only once it
@@ -94,4 +95,105 @@ fn running_out_of_descriptors_is_logged_and_service_resumes(model: &str) {
     connect_until_served(&server, b"served after\n");
     let mut server = server;
     assert!(server.is_running());
+}
+
+/// A plain HTTP/1.0 GET of `/stats.json` on the admin endpoint.
+fn stats_json(server: &Server) -> serde_json::Value {
+    let mut stream = std::net::TcpStream::connect(server.admin.expect("--admin")).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(stream, "GET /stats.json HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    serde_json::from_str(body).expect("JSON")
+}
+
+/// Connects a client and waits until the server has admitted it.
+fn connect_admitted(server: &Server) -> std::net::TcpStream {
+    let client = server.connect();
+    let admitted = format!("{} connected", client.local_addr().unwrap());
+    assert!(server.wait_for_log(&admitted), "{}", server.stderr());
+    client
+}
+
+fn a_full_server_closes_the_longest_quiet_connection_to_serve_a_new_one(model: &str) {
+    let server = Server::start_model(
+        model,
+        &[
+            "--max-connections",
+            "3",
+            "--workers",
+            "4",
+            "--admin",
+            "127.0.0.1:0",
+        ],
+    );
+    // Every place taken by clients that make no progress; the oldest
+    // trickles bytes that never complete a line.
+    let mut silent: Vec<_> = (0..3).map(|_| connect_admitted(&server)).collect();
+    silent[0].write_all(b"never a whole line").unwrap();
+    // A newcomer is refused until the oldest has been quiet a few
+    // seconds, then served.
+    connect_until_served(&server, b"newcomer\n");
+    assert_eq!(read_to_close(&mut silent[0]), b"error: idle timeout\n");
+    // Only the longest quiet one was closed.
+    round_trip(&mut silent[1], b"still here\n", b"STILL HERE\n");
+    round_trip(&mut silent[2], b"me too\n", b"ME TOO\n");
+    let stats = stats_json(&server);
+    assert_eq!(stats["idle_evictions"], 1, "{stats}");
+}
+
+#[test]
+fn an_idle_timeout_past_the_clocks_range_means_never_in_every_model() {
+    for model in models() {
+        for huge in ["18446744073709551615", "9223372036854775807"] {
+            let server = Server::start_model(model, &["--idle-timeout", huge]);
+            let mut client = server.connect();
+            round_trip(&mut client, b"first\n", b"FIRST\n");
+            round_trip(&mut client, b"second\n", b"SECOND\n");
+            drop(client);
+            let (status, stderr) = server.stop_with(libc::SIGTERM);
+            assert!(status.success(), "{model} {huge}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{model} {huge}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn start_up_raises_the_descriptor_limit_and_warns_when_max_connections_exceeds_it() {
+    let server = Server::start_with(&["--max-connections", "1000"], |command| {
+        // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit {
+                    rlim_cur: 128,
+                    rlim_max: 512,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    });
+    assert!(
+        server.wait_for_log("--max-connections 1000 needs about"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("the limit is 512 (hard limit 512)"),
+        "the soft limit was raised to the hard one: {}",
+        server.stderr()
+    );
+    // Raised: 300 clients fit although the inherited soft limit was 128.
+    let mut clients: Vec<_> = (0..300).map(|_| server.connect()).collect();
+    round_trip(&mut clients[299], b"fits\n", b"FITS\n");
+    assert!(
+        !server.stderr().contains("cannot accept"),
+        "{}",
+        server.stderr()
+    );
 }

@@ -197,8 +197,12 @@ pub fn prometheus(ctx: &Context) -> String {
     let rejected = Series::by(
         "reason",
         [
-            ("max_connections", counter_of(t.refused - t.refused_per_ip)),
+            (
+                "max_connections",
+                counter_of(t.refused - t.refused_per_ip - t.refused_memory),
+            ),
             ("max_connections_per_ip", counter_of(t.refused_per_ip)),
+            ("memory_budget", counter_of(t.refused_memory)),
         ],
     );
     r.register(
@@ -211,6 +215,7 @@ pub fn prometheus(ctx: &Context) -> String {
         [
             ("line_too_long", counter_of(t.lines_too_long)),
             ("idle_timeout", counter_of(t.idle_timeouts)),
+            ("idle_at_capacity", counter_of(t.idle_evictions)),
             ("error", counter_of(t.failed)),
         ],
     );
@@ -358,6 +363,10 @@ pub fn json(ctx: &Context) -> String {
             .collect::<serde_json::Map<_, _>>(),
         "lines_too_long": t.lines_too_long,
         "idle_timeouts": t.idle_timeouts,
+        "idle_evictions": t.idle_evictions,
+        "connections_rejected_memory": t.refused_memory,
+        "memory_budget_bytes": ctx.memory.limit(),
+        "memory_budget_used_bytes": ctx.memory.used(),
         "event_loop_wakeups": s.wakeups,
         "event_loop_events": s.events,
         "draining": s.draining,

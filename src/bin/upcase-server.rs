@@ -12,7 +12,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 use upcase::admin::{self, Access};
 use upcase::config::{Model, PerIpLimit, ServerConfig, UdpRateLimit};
+use upcase::limits::DescriptorLimit;
 use upcase::log_sink::{LogFlusher, LogFormat, LogSink, Now};
+use upcase::memory::MemoryLimit;
 use upcase::net;
 use upcase::shutdown::ShutdownSignal;
 
@@ -109,6 +111,12 @@ struct Args {
     /// Listen backlog [default: the system's maximum, net.core.somaxconn].
     #[arg(long, env = "UPCASE_BACKLOG", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     backlog: Option<u32>,
+    /// Most memory held on clients' behalf (replies not yet taken, partial
+    /// lines, connection threads' stacks), e.g. 256M; at it, clients are
+    /// read less and newcomers refused (0 = no budget) [default: half of
+    /// what RLIMIT_AS or the cgroup's memory.max leaves, if one is set].
+    #[arg(long, value_name = "BYTES", value_parser = upcase::memory::parse_bytes)]
+    memory_budget: Option<usize>,
     /// Microseconds a serving thread keeps looking for work before it
     /// sleeps, while that pays (0 = never look).
     #[arg(long, env = "UPCASE_BUSY_POLL", value_name = "MICROS",
@@ -144,12 +152,18 @@ impl Args {
                 exempt_loopback: !self.udp_rate_limit_loopback,
             },
             udp_max_amplification: self.udp_max_amplification,
+            memory_budget: match self.memory_budget {
+                Some(0) => None,
+                Some(bytes) => Some(bytes),
+                None => MemoryLimit::current().map(|limit| limit.default_budget()),
+            },
             ..ServerConfig::default()
         }
     }
 }
 
 fn main() -> ExitCode {
+    upcase::memory::fit_allocator_to_address_space_limit();
     let args = parse_args();
     let admin = match admin_access(&args) {
         Ok(admin) => admin,
@@ -245,6 +259,24 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
         announce("admin", admin.local_addr())?;
     }
     let config = args.config();
+    match DescriptorLimit::raise() {
+        Some(limit) => {
+            if let Some(warning) = limit.shortfall(&config) {
+                log::warn!("{warning}");
+            }
+        }
+        None => log::warn!("cannot read the open-file limit (RLIMIT_NOFILE)"),
+    }
+    match (config.memory_budget, MemoryLimit::current()) {
+        (Some(budget), Some(limit)) => log::info!(
+            "memory budget {budget} bytes ({} is {} bytes, {} left at start)",
+            limit.source,
+            limit.limit,
+            limit.available
+        ),
+        (Some(budget), None) => log::info!("memory budget {budget} bytes"),
+        (None, _) => log::debug!("no memory budget (no memory limit set)"),
+    }
     log::info!("{}", startup_line(&config, args.reuse_port));
     notify_systemd(sd_notify::NotifyState::Ready);
     let summary = upcase::server::run_with_admin(tcp, udp, admin, config, shutdown)
@@ -304,6 +336,9 @@ fn open_sockets(args: &Args) -> Result<(TcpListener, Option<UdpSocket>), String>
     let inherited = net::inherited_sockets().map_err(|e| e.to_string())?;
     if let Some(tcp) = inherited.tcp {
         log::info!("using the sockets passed by the service manager (LISTEN_FDS)");
+        for unused in &inherited.unused {
+            log::warn!("LISTEN_FDS: {unused} is not served (one TCP and one UDP socket are)");
+        }
         let udp = if args.no_udp { None } else { inherited.udp };
         return Ok((tcp, udp));
     }

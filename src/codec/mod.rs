@@ -189,6 +189,16 @@ impl LineCodec {
         !self.partial.is_empty()
     }
 
+    /// Bytes of the unfinished line.
+    pub fn partial_len(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// Heap bytes held for the unfinished line.
+    pub fn held_bytes(&self) -> usize {
+        self.partial.capacity()
+    }
+
     /// Feeds the next chunk of input and appends the replies to every line it
     /// completes to `out`, in order.
     ///

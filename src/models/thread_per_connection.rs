@@ -21,7 +21,7 @@ use std::thread::{self, JoinHandle};
 
 /// Stack size for connection threads: the handler needs little, and a
 /// smaller stack lets more threads fit.
-const STACK_SIZE: usize = 256 * 1024;
+pub const STACK_SIZE: usize = 256 * 1024;
 
 /// Serves each connection on a thread of its own.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {

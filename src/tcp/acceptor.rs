@@ -205,11 +205,18 @@ impl Acceptor {
             Err((stream, refusal)) => {
                 ctx.stats
                     .connection_refused(refusal == Refusal::TooManyFromAddress);
+                if refusal == Refusal::MemoryBudget {
+                    ctx.stats.refused_for_memory();
+                }
                 if let Some(held_back) = self.refused_log.allow() {
                     let limit = match refusal {
                         Refusal::TooMany => format!(
                             "{} open is the --max-connections limit",
                             ctx.config.max_connections
+                        ),
+                        Refusal::MemoryBudget => format!(
+                            "the memory budget ({} bytes) is used up",
+                            ctx.memory.limit().unwrap_or(0)
                         ),
                         Refusal::TooManyFromAddress => format!(
                             "{} open from {} is the --max-connections-per-ip limit",
@@ -244,7 +251,7 @@ impl Acceptor {
 /// must stay free for the next one.
 fn refuse(mut stream: TcpStream, refusal: Refusal) {
     let reply = match refusal {
-        Refusal::TooMany => TOO_MANY_CONNECTIONS_REPLY,
+        Refusal::TooMany | Refusal::MemoryBudget => TOO_MANY_CONNECTIONS_REPLY,
         Refusal::TooManyFromAddress => TOO_MANY_FROM_ADDRESS_REPLY,
     };
     // A fresh socket's send buffer is empty, so this short write cannot block.

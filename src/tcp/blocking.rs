@@ -8,14 +8,16 @@
 //! this simple, and also what makes a slow or idle client hold the thread;
 //! the `pool` model's [`evented`](super::evented) handler removes that.
 //!
-//! Limits still hold: the read timeout wakes the thread for
-//! `--idle-timeout` (and every 100 ms to notice a shutdown), and the write
-//! timeout cuts a client that stops reading its replies.
+//! Limits still hold: the read and write timeouts wake the thread every
+//! 100 ms, to notice a shutdown, `--idle-timeout`, or the registry asking
+//! the connection to leave; a client that takes no reply for a whole idle
+//! timeout is cut.
 
 use super::drain::drain_before_close;
 use super::session::{Ending, LineSession, Next};
 use super::{is_timeout, prepare, ConnectionEnd};
 use crate::context::Context;
+use crate::memory::Held;
 use crate::registry::Connection;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -23,51 +25,75 @@ use std::time::{Duration, Instant};
 
 /// Bytes buffered per connection. Smaller than the evented handler's shared
 /// read buffer because every blocked connection keeps its own.
-const BUFFER: usize = 16 * 1024;
+pub const BUFFER: usize = 16 * 1024;
 
 /// Serves one connection until it ends, then logs how it ended.
 pub fn serve(connection: Connection, ctx: &Context) {
-    let result = serve_lines(connection.socket(), ctx);
+    let result = serve_lines(&connection, ctx);
     ConnectionEnd::log(&connection, result, ctx);
 }
 
-fn serve_lines(socket: &TcpStream, ctx: &Context) -> io::Result<Ending> {
+fn serve_lines(connection: &Connection, ctx: &Context) -> io::Result<Ending> {
+    let socket = connection.socket();
     prepare(socket, false)?;
-    let mut session = LineSession::new(&ctx.config);
-    // The write timeout bounds how long a client that never reads its
-    // replies can hold this thread.
-    socket.set_write_timeout(ctx.config.idle_timeout)?;
+    let mut session = LineSession::for_connection(&ctx.config, connection);
+    socket.set_write_timeout(Some(SHUTDOWN_TICK))?;
     set_read_timeout(socket, &session)?;
     let mut reader = BufReader::with_capacity(BUFFER, socket);
     let mut writer = socket;
     let mut replies = Vec::new();
+    // The replies and partial line, beyond the fixed cost the registry took.
+    let mut held = Held::none(&ctx.memory);
     let ending = loop {
         // At shutdown, answer what was already read, then read no more:
         // a client that keeps sending must not keep the server running.
         let stopping = ctx.shutdown.is_triggered() && reader.buffer().is_empty();
-        let next = match if stopping {
-            Ok(&[][..])
+        let starved = !stopping
+            && reader.buffer().is_empty()
+            && !held.ensure(replies.capacity() + session.held_after(BUFFER));
+        let next = if starved {
+            // The budget cannot take what this read may cost: read nothing
+            // until memory is given back (a quiet client holding the most
+            // is asked to leave), still noticing shutdown and idleness.
+            ctx.registry.evict_for_memory();
+            ctx.shutdown.sleep(SHUTDOWN_TICK);
+            session.on_tick(Instant::now(), &mut replies, &ctx.stats)
         } else {
-            reader.fill_buf()
-        } {
-            Ok([]) => session.on_end_of_input(ctx.shutdown.is_triggered(), &mut replies),
-            Ok(chunk) => {
-                let received = chunk.len();
-                let next = session.on_input(chunk, &mut replies, &ctx.stats);
-                reader.consume(received);
-                next
+            match if stopping {
+                Ok(&[][..])
+            } else {
+                reader.fill_buf()
+            } {
+                Ok([]) => session.on_end_of_input(ctx.shutdown.is_triggered(), &mut replies),
+                Ok(chunk) => {
+                    let received = chunk.len();
+                    let next = session.on_input(chunk, &mut replies, &ctx.stats);
+                    reader.consume(received);
+                    next
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_timeout(&error) => {
+                    let next = session.on_tick(Instant::now(), &mut replies, &ctx.stats);
+                    set_read_timeout(socket, &session)?;
+                    next
+                }
+                Err(error) => return Err(error),
             }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) if is_timeout(&error) => {
-                let next = session.on_tick(Instant::now(), &mut replies, &ctx.stats);
-                set_read_timeout(socket, &session)?;
-                next
-            }
-            Err(error) => return Err(error),
         };
-        writer.write_all(&replies)?;
-        session.on_sent(replies.len(), &ctx.stats);
+        let all_sent = send(&mut writer, &replies, &mut session, ctx)?;
         replies.clear();
+        if replies.capacity() > 4 * BUFFER {
+            // A long line's replies: give the memory back.
+            replies = Vec::new();
+        }
+        held.settle(replies.capacity() + session.held_now());
+        connection.liveness().holds(held.bytes());
+        if !all_sent {
+            // No reply taken for a whole idle timeout, or asked to leave:
+            // the error line could not reach this client either.
+            session.count_idle_close(&ctx.stats);
+            break Ending::IdleTimeout;
+        }
         if let Next::Close(ending) = next {
             break ending;
         }
@@ -78,7 +104,36 @@ fn serve_lines(socket: &TcpStream, ctx: &Context) -> io::Result<Ending> {
     Ok(ending)
 }
 
-/// How often a blocked reader wakes to see whether shutdown has begun.
+/// Writes `replies`, counting each part the client takes as progress.
+/// Returns false, with some unsent, when the session went idle first.
+fn send(
+    writer: &mut &TcpStream,
+    replies: &[u8],
+    session: &mut LineSession,
+    ctx: &Context,
+) -> io::Result<bool> {
+    let mut sent = 0;
+    while sent < replies.len() {
+        match writer.write(&replies[sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                sent += n;
+                session.on_sent(n, &ctx.stats);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => {
+                if session.is_idle(Instant::now()) {
+                    return Ok(false);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
+
+/// How often a blocked reader or writer wakes to see whether shutdown has
+/// begun, or the connection has been idle too long.
 const SHUTDOWN_TICK: Duration = Duration::from_millis(100);
 
 /// Wakes the reader when the idle timeout is due, and at least every

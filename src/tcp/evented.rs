@@ -24,16 +24,24 @@
 //! empty. So one read's worth of replies is the most a slow reader costs.
 //!
 //! Memory: read and reply buffers belong to the event loop ([`Scratch`]),
-//! not to connections. An idle connection holds no buffer at all.
+//! not to connections. An idle connection holds no buffer at all. What a
+//! read may leave a connection holding (its outbox, its partial line) is
+//! taken from the [memory budget](crate::memory) before the read; when
+//! that does not fit, the connection reads less ([`MIN_READ`]), then
+//! nothing until memory is given back.
 
 use super::drain::{self, Drain, DRAIN_GRACE};
 use super::session::{Ending, LineSession, Next};
 use super::{prepare, READ_CHUNK};
 use crate::context::Context;
+use crate::memory::Held;
 use crate::registry::Connection;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
+
+/// The smallest read worth making when the memory budget is short.
+pub const MIN_READ: usize = 1024;
 
 /// At most this many reads per turn, so one busy client cannot starve the
 /// other connections of the same event loop.
@@ -99,6 +107,8 @@ pub struct EventedConnection {
     /// The poller reported the client's end-of-input (or our own read
     /// shutdown): reads must go on until they return end-of-file.
     peer_closed: bool,
+    /// The outbox and partial line's share of the memory budget.
+    held: Held,
 }
 
 impl EventedConnection {
@@ -106,11 +116,12 @@ impl EventedConnection {
     pub fn new(connection: Connection, ctx: &Context) -> io::Result<EventedConnection> {
         prepare(connection.socket(), true)?;
         Ok(EventedConnection {
+            session: LineSession::for_connection(&ctx.config, &connection),
             connection,
-            session: LineSession::new(&ctx.config),
             outbox: Vec::new(),
             phase: Phase::Serving,
             peer_closed: false,
+            held: Held::none(&ctx.memory),
         })
     }
 
@@ -132,6 +143,15 @@ impl EventedConnection {
 
     /// Does every bit of work possible without blocking.
     pub fn serve(&mut self, scratch: &mut Scratch, ctx: &Context) -> io::Result<Wait> {
+        let wait = self.serve_turn(scratch, ctx);
+        // Whatever the turn did, the budget is told what is held now.
+        self.held
+            .settle(self.outbox.capacity() + self.session.held_now());
+        self.connection.liveness().holds(self.held.bytes());
+        wait
+    }
+
+    fn serve_turn(&mut self, scratch: &mut Scratch, ctx: &Context) -> io::Result<Wait> {
         if !self.flush_outbox(ctx)? {
             return Ok(Wait::Writable);
         }
@@ -142,6 +162,16 @@ impl EventedConnection {
         }
     }
 
+    /// How much the next read may take, once the memory budget holds what
+    /// it may leave behind; `None`: the budget cannot take even a small
+    /// read now.
+    fn reserve_read(&mut self) -> Option<usize> {
+        let held_now = self.outbox.capacity();
+        [READ_CHUNK, MIN_READ]
+            .into_iter()
+            .find(|&read| self.held.ensure(held_now + self.session.held_after(read)))
+    }
+
     /// Called periodically: applies `--idle-timeout`, and ends a drain
     /// that has gone on long enough.
     pub fn check_timers(&mut self, now: Instant, ctx: &Context) -> Option<Wait> {
@@ -150,6 +180,7 @@ impl EventedConnection {
                 if !self.outbox.is_empty() {
                     // The client took no reply for a whole timeout: the
                     // error line could not reach it either.
+                    self.session.count_idle_close(&ctx.stats);
                     return Some(Wait::Done(Ending::IdleTimeout));
                 }
                 let mut reply = Vec::new();
@@ -172,13 +203,21 @@ impl EventedConnection {
     }
 
     fn serve_lines(&mut self, scratch: &mut Scratch, ctx: &Context) -> io::Result<Wait> {
+        let mut read_limit = scratch.read.len();
         for _ in 0..READS_PER_TURN {
             // At shutdown, what was read is answered and no more is read:
             // a client that keeps sending must not keep the server running.
             let read = if ctx.shutdown.is_triggered() {
                 Ok(0)
             } else {
-                self.connection.socket().read(&mut scratch.read)
+                let Some(room) = self.reserve_read() else {
+                    // Read nothing until memory is given back; a quiet
+                    // client holding the most is asked to leave.
+                    ctx.registry.evict_for_memory();
+                    return Ok(Wait::Recheck);
+                };
+                read_limit = room;
+                self.connection.socket().read(&mut scratch.read[..room])
             };
             let received = match read {
                 Ok(received) => received,
@@ -206,7 +245,7 @@ impl EventedConnection {
             if let Phase::Finishing(ending) = self.phase {
                 return Ok(self.finish(ending));
             }
-            if received < scratch.read.len() && !self.peer_closed {
+            if received < read_limit && !self.peer_closed {
                 // A short read took everything queued, and no end-of-file
                 // is pending: skip the read that would only say "nothing
                 // more". New input, or a close, raises a new edge.

@@ -8,7 +8,9 @@
 //! - totals are counted (lines and bytes in, bytes out);
 //! - `--idle-timeout` counts time without *progress*: a complete line
 //!   received or reply bytes taken by the client (a slow reader draining its
-//!   replies is not idle);
+//!   replies is not idle). The progress is also shown to the registry
+//!   ([`Liveness`]), which may ask the connection to leave early when the
+//!   server is full; it then ends exactly as at its idle timeout;
 //! - a line over `--max-line` is answered with the error line, then the
 //!   connection closes;
 //! - at end of input the unterminated last line is answered as it is,
@@ -20,8 +22,10 @@
 
 use crate::codec::{LineCodec, IDLE_TIMEOUT_REPLY};
 use crate::config::ServerConfig;
+use crate::registry::{Connection, Liveness};
 use crate::stats::Stats;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a connection ended.
@@ -68,37 +72,64 @@ pub enum Next {
 }
 
 /// Tracks `--idle-timeout`: the time since the last progress.
-#[derive(Debug, Clone, Copy)]
+///
+/// A timeout so long that its deadline is past what the clock can
+/// represent (`--idle-timeout 18446744073709551615`) never expires, the
+/// same as no timeout: it could not expire in the process's lifetime
+/// anyway, and `Instant + Duration` would panic on it.
+#[derive(Debug, Clone)]
 pub struct IdleClock {
     timeout: Option<Duration>,
     deadline: Option<Instant>,
+    /// Where the registry sees this connection's progress, if it does.
+    liveness: Option<Arc<Liveness>>,
 }
 
 impl IdleClock {
     /// Starts the clock; `None` never expires.
     pub fn start(timeout: Option<Duration>) -> IdleClock {
-        IdleClock {
+        let mut clock = IdleClock {
             timeout,
-            deadline: timeout.map(|t| Instant::now() + t),
-        }
+            deadline: None,
+            liveness: None,
+        };
+        clock.reset();
+        clock
     }
 
     /// Progress was made: a full timeout again.
     pub fn reset(&mut self) {
-        self.deadline = self.timeout.map(|t| Instant::now() + t);
+        let now = Instant::now();
+        self.deadline = self.timeout.and_then(|t| now.checked_add(t));
+        if let Some(liveness) = &self.liveness {
+            liveness.progressed(now);
+        }
     }
 
-    /// Whether a whole timeout passed without progress.
+    /// Whether a whole timeout passed without progress, or the registry
+    /// asked the connection to leave.
     pub fn expired(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|deadline| now >= deadline)
+        self.deadline.is_some_and(|deadline| now >= deadline) || self.evicted()
+    }
+
+    /// Whether the registry asked the connection to leave.
+    fn evicted(&self) -> bool {
+        self.liveness.as_ref().is_some_and(|l| l.is_evicted())
     }
 
     /// Time left before expiry (`None`: never expires).
     pub fn remaining(&self, now: Instant) -> Option<Duration> {
+        if self.evicted() {
+            return Some(Duration::ZERO);
+        }
         self.deadline
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 }
+
+/// Uppercasing makes a byte sequence at most this many times longer
+/// (`ΐ`, two bytes, becomes three two-byte characters).
+pub const MAX_GROWTH: usize = 3;
 
 /// One connection's protocol state: the partial line and the idle clock.
 #[derive(Debug)]
@@ -108,12 +139,19 @@ pub struct LineSession {
 }
 
 impl LineSession {
-    /// A session for a new connection under `config`.
+    /// A session under `config`, not seen by any registry (for tests).
     pub fn new(config: &ServerConfig) -> LineSession {
         LineSession {
             codec: LineCodec::new(config.max_line),
             idle: IdleClock::start(config.idle_timeout),
         }
+    }
+
+    /// The session of `connection`: its progress is shown to the registry.
+    pub fn for_connection(config: &ServerConfig, connection: &Connection) -> LineSession {
+        let mut session = LineSession::new(config);
+        session.idle.liveness = Some(Arc::clone(connection.liveness()));
+        session
     }
 
     /// `input` arrived: appends the replies to `out` (and the error line if
@@ -141,6 +179,20 @@ impl LineSession {
         }
     }
 
+    /// The most heap memory this session's replies and partial line can
+    /// take once `read` more bytes arrive: every byte held or read may be
+    /// answered (grown [`MAX_GROWTH`] times) or kept in a partial line
+    /// (whose buffer grows by doubling), plus an error line.
+    pub fn held_after(&self, read: usize) -> usize {
+        let input = self.codec.partial_len().saturating_add(read);
+        input.saturating_mul(MAX_GROWTH + 2).saturating_add(128)
+    }
+
+    /// Heap memory the session holds now (its partial line).
+    pub fn held_now(&self) -> usize {
+        self.codec.held_bytes()
+    }
+
     /// The read side ended. Outside shutdown, the unterminated last line is
     /// answered as it is; at shutdown (our own read shutdown) it is dropped.
     pub fn on_end_of_input(&mut self, shutting_down: bool, out: &mut Vec<u8>) -> Next {
@@ -158,12 +210,23 @@ impl LineSession {
         if !self.idle.expired(now) {
             return Next::Continue;
         }
-        stats.idle_timeout();
+        self.count_idle_close(stats);
         out.extend_from_slice(IDLE_TIMEOUT_REPLY);
         Next::Close(Ending::IdleTimeout)
     }
 
-    /// Whether a whole `--idle-timeout` has passed without progress.
+    /// Counts a close for lack of progress: an idle timeout, or an
+    /// eviction by a full server.
+    pub fn count_idle_close(&self, stats: &Stats) {
+        if self.idle.evicted() {
+            stats.idle_eviction();
+        } else {
+            stats.idle_timeout();
+        }
+    }
+
+    /// Whether a whole `--idle-timeout` has passed without progress (or
+    /// the registry asked the connection to leave).
     pub fn is_idle(&self, now: Instant) -> bool {
         self.idle.expired(now)
     }
@@ -258,5 +321,36 @@ mod tests {
         let s = session(100, None);
         assert!(!s.is_idle(Instant::now() + Duration::from_secs(1 << 30)));
         assert_eq!(s.idle_remaining(Instant::now()), None);
+    }
+
+    #[test]
+    fn held_after_bounds_what_a_read_can_make_the_session_hold() {
+        let stats = Stats::default();
+        let mut s = session(1 << 20, None);
+        let mut out = Vec::new();
+        // A partial line, then a read that completes it with the text
+        // that grows most.
+        let grows = "\u{390}".repeat(1000);
+        s.on_input(grows.as_bytes(), &mut out, &stats);
+        let bound = s.held_after(grows.len() + 1);
+        out.clear();
+        let mut rest = grows.clone().into_bytes();
+        rest.push(b'\n');
+        s.on_input(&rest, &mut out, &stats);
+        assert!(out.len() + s.held_now() <= bound, "{} > {bound}", out.len());
+        assert_eq!(out.len(), 6 * 2000 + 1);
+    }
+
+    #[test]
+    fn a_timeout_past_the_clocks_range_never_expires_and_never_panics() {
+        let stats = Stats::default();
+        for secs in [u64::MAX, i64::MAX as u64] {
+            let mut s = session(100, Some(Duration::from_secs(secs)));
+            let mut out = Vec::new();
+            assert_eq!(s.on_input(b"x\n", &mut out, &stats), Next::Continue);
+            s.on_sent(out.len(), &stats);
+            assert!(!s.is_idle(Instant::now() + Duration::from_secs(1 << 30)));
+            assert_eq!(s.idle_remaining(Instant::now()), None);
+        }
     }
 }
