@@ -12,10 +12,14 @@ use std::time::Duration;
 /// "Threading models" section for a diagram of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Model {
-    /// A fixed pool of workers, each with its own readiness poller: a worker
-    /// serves a connection only while it has input, so idle clients hold no thread.
+    /// The Rust Book's acceptor, channel and pool, but a worker parks a
+    /// quiet connection on its own readiness poller instead of blocking on
+    /// it, so idle clients hold no thread.
     #[default]
     Pool,
+    /// nginx's shape: no acceptor, every worker's event loop accepts for
+    /// itself and parks its connections on its own poller.
+    EventLoops,
     /// The Rust Book's shape: a connection holds one worker for its whole life.
     FixedPool,
     /// One OS thread per connection.
@@ -26,8 +30,9 @@ pub enum Model {
 
 impl Model {
     /// Every model, in the order the tools report them.
-    pub const ALL: [Model; 4] = [
+    pub const ALL: [Model; 5] = [
         Model::Pool,
+        Model::EventLoops,
         Model::FixedPool,
         Model::ThreadPerConnection,
         Model::Iterative,
@@ -37,6 +42,7 @@ impl Model {
     pub fn name(self) -> &'static str {
         match self {
             Model::Pool => "pool",
+            Model::EventLoops => "event-loops",
             Model::FixedPool => "fixed-pool",
             Model::ThreadPerConnection => "thread-per-connection",
             Model::Iterative => "iterative",
@@ -142,7 +148,7 @@ impl Default for UdpRateLimit {
 pub struct ServerConfig {
     /// The threading model for TCP.
     pub model: Model,
-    /// Worker threads for the `pool` and `fixed-pool` models.
+    /// Worker threads (or event loops) for `pool`, `fixed-pool` and `event-loops`.
     pub workers: usize,
     /// The longest line answered, in bytes (not counting its `\n`).
     pub max_line: usize,

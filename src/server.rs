@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! run(tcp, udp, config, shutdown)
-//!   ├─ thread "tcp": models::run  (the model's acceptor and threads)
+//!   ├─ thread "acceptor" ("tcp" in event-loops): models::run  (the model's threads)
 //!   ├─ thread "udp": UdpService::run
 //!   ├─ thread "admin" (with --admin): /metrics, /stats.json, /healthz, the page
 //!   └─ this thread: waits for the trigger, then
@@ -69,7 +69,9 @@ pub fn run_with_admin(
     let udp = udp
         .map(|socket| UdpService::new(socket, &shutdown))
         .transpose()?;
-    let tcp_thread = spawn_service("tcp", &ctx, move |ctx| models::run(tcp, ctx))?;
+    let tcp_thread = spawn_service(models::thread_name(ctx.config.model), &ctx, move |ctx| {
+        models::run(tcp, ctx)
+    })?;
     let udp_thread = match udp {
         Some(service) => Some(spawn_service("udp", &ctx, move |ctx| service.run(&ctx))?),
         None => None,

@@ -1,4 +1,5 @@
-//! The Rust Book's `ThreadPool`, hardened.
+//! The Rust Book's `ThreadPool`, hardened, and given a place for what a
+//! worker owns.
 //!
 //! Same shape and names as the book's final chapter: a `ThreadPool` owns
 //! `Worker`s, each a thread that takes `Job`s from a shared channel and runs
@@ -10,7 +11,13 @@
 //!   instead of an unbounded queue growing with every connection;
 //! - a panicking job is caught and logged, and its worker lives on;
 //! - nothing `unwrap`s: a thread that cannot be spawned is an error the
-//!   caller reports, not a crash.
+//!   caller reports, not a crash;
+//! - a worker may own something besides its thread ([`WorkerState`]), and
+//!   that decides how it waits for its next job. The Book's worker owns
+//!   nothing (`()`) and blocks in `recv`: that is `fixed-pool`. A `pool`
+//!   worker owns the connections it has parked on its own poller, and
+//!   waits on them and the channel together. Each job is handed the state
+//!   of the worker that runs it.
 
 use crate::shutdown::ShutdownSignal;
 use crossbeam_channel::{Receiver, Sender};
@@ -29,13 +36,34 @@ pub fn current_worker() -> Option<usize> {
     WORKER_ID.with(|id| id.get())
 }
 
-/// A unit of work for the pool: any closure that runs once on some worker.
-pub type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A unit of work for the pool: a closure that runs once on some worker,
+/// given that worker's state (`()` for the Book's workers).
+pub type Job<S = ()> = Box<dyn FnOnce(&mut S) + Send + 'static>;
+
+/// What a worker owns besides its thread, and so how it waits for a job.
+pub trait WorkerState: Sized + Send + 'static {
+    /// Waits for the next job and returns it; `None` once the pool has
+    /// closed its channel and this worker has nothing left to finish.
+    fn next_job(&mut self, jobs: &Receiver<Job<Self>>) -> Option<Job<Self>>;
+
+    /// `next_job` panicked (a bug outside any job): put the state back in
+    /// order so the worker can carry on.
+    fn recover(&mut self, panic: &str) {
+        log::error!("a worker panicked between jobs ({panic}); carrying on");
+    }
+}
+
+/// The Book's worker owns nothing: it blocks in `recv` until a job comes.
+impl WorkerState for () {
+    fn next_job(&mut self, jobs: &Receiver<Job>) -> Option<Job> {
+        jobs.recv().ok()
+    }
+}
 
 /// A fixed set of worker threads fed through a bounded channel.
-pub struct ThreadPool {
+pub struct ThreadPool<S: WorkerState = ()> {
     workers: Vec<Worker>,
-    sender: Option<Sender<Job>>,
+    sender: Option<Sender<Job<S>>>,
 }
 
 /// One thread of a [`ThreadPool`].
@@ -49,14 +77,43 @@ struct Worker {
 pub struct PoolClosed;
 
 impl ThreadPool {
-    /// Starts `size` workers (at least one) sharing a queue of `queue_capacity` jobs.
+    /// Starts `size` of the Book's workers (at least one) sharing a queue
+    /// of `queue_capacity` jobs.
     pub fn new(size: usize, queue_capacity: usize, name: &str) -> io::Result<ThreadPool> {
+        ThreadPool::with_states((0..size.max(1)).map(|_| ()), queue_capacity, name)
+    }
+
+    /// Queues `f` to run on the next free worker, waiting while the queue is full.
+    pub fn execute<F>(&self, f: F) -> Result<(), PoolClosed>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let sender = self.sender.as_ref().ok_or(PoolClosed)?;
+        sender
+            .send(Box::new(move |_: &mut ()| f()))
+            .map_err(|_| PoolClosed)
+    }
+}
+
+impl<S: WorkerState> ThreadPool<S> {
+    /// Starts one worker per state (at least one state is expected),
+    /// sharing a queue of `queue_capacity` jobs; worker `id` is named `{name}-{id}`.
+    pub fn with_states(
+        states: impl IntoIterator<Item = S>,
+        queue_capacity: usize,
+        name: &str,
+    ) -> io::Result<ThreadPool<S>> {
         let (sender, receiver) = crossbeam_channel::bounded(queue_capacity);
-        let mut workers = Vec::with_capacity(size.max(1));
-        for id in 0..size.max(1) {
+        let mut workers = Vec::new();
+        for (id, state) in states.into_iter().enumerate() {
             // If a spawn fails, returning drops `sender`, which closes the
             // channel, so the workers already started exit on their own.
-            workers.push(Worker::new(id, format!("{name}-{id}"), receiver.clone())?);
+            workers.push(Worker::new(
+                id,
+                format!("{name}-{id}"),
+                state,
+                receiver.clone(),
+            )?);
         }
         Ok(ThreadPool {
             workers,
@@ -69,34 +126,26 @@ impl ThreadPool {
         self.workers.len()
     }
 
-    /// Queues `f` to run on the next free worker, waiting while the queue is full.
-    pub fn execute<F>(&self, f: F) -> Result<(), PoolClosed>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        let sender = self.sender.as_ref().ok_or(PoolClosed)?;
-        sender.send(Box::new(f)).map_err(|_| PoolClosed)
-    }
-
-    /// Like [`execute`](Self::execute), but gives up (dropping the job) if
-    /// `shutdown` is triggered while waiting for room in the queue.
+    /// Queues `f` to run on the next worker that takes a job, waiting while
+    /// the queue is full, but gives up (dropping the job) if `shutdown` is
+    /// triggered while waiting for room in the queue.
     pub fn execute_unless_shutdown<F>(
         &self,
         f: F,
         shutdown: &ShutdownSignal,
     ) -> Result<(), PoolClosed>
     where
-        F: FnOnce() + Send + 'static,
+        F: FnOnce(&mut S) + Send + 'static,
     {
         let sender = self.sender.as_ref().ok_or(PoolClosed)?;
-        let job: Job = Box::new(f);
+        let job: Job<S> = Box::new(f);
         shutdown
             .send_unless_triggered(sender, job)
             .map_err(|_| PoolClosed)
     }
 }
 
-impl Drop for ThreadPool {
+impl<S: WorkerState> Drop for ThreadPool<S> {
     /// Closes the channel, lets the workers finish the queued jobs, and joins them.
     fn drop(&mut self) {
         drop(self.sender.take());
@@ -112,13 +161,25 @@ impl Drop for ThreadPool {
 }
 
 impl Worker {
-    fn new(id: usize, name: String, receiver: Receiver<Job>) -> io::Result<Worker> {
+    fn new<S: WorkerState>(
+        id: usize,
+        name: String,
+        mut state: S,
+        receiver: Receiver<Job<S>>,
+    ) -> io::Result<Worker> {
         let thread = thread::Builder::new().name(name).spawn(move || {
             WORKER_ID.with(|slot| slot.set(Some(id)));
-            // `recv` fails only once the pool has dropped its sender and the
-            // queue is empty: that is the signal to exit.
-            while let Ok(job) = receiver.recv() {
-                run_catching_panics(&format!("worker {id}"), job);
+            let who = format!("worker {id}");
+            loop {
+                // `None` once the pool has dropped its sender, the queue is
+                // empty and the state has finished its own work: exit.
+                match panic::catch_unwind(AssertUnwindSafe(|| state.next_job(&receiver))) {
+                    Ok(Some(job)) => {
+                        run_catching_panics(&who, || job(&mut state));
+                    }
+                    Ok(None) => break,
+                    Err(payload) => state.recover(panic_message(payload.as_ref())),
+                }
             }
         })?;
         Ok(Worker {
@@ -201,7 +262,7 @@ mod tests {
         pool.execute(|| {}).unwrap(); // fills the queue
         let shutdown = ShutdownSignal::new();
         shutdown.trigger();
-        assert!(pool.execute_unless_shutdown(|| {}, &shutdown).is_err());
+        assert!(pool.execute_unless_shutdown(|_| {}, &shutdown).is_err());
         drop(release);
     }
 }

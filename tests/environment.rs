@@ -85,7 +85,10 @@ fn more_workers_than_descriptors_is_a_clear_failure_not_a_hang() {
     assert_eq!(status.code(), Some(1));
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("cannot start event loop"), "{stderr}");
+    assert!(
+        stderr.contains("cannot start the poller of worker"),
+        "{stderr}"
+    );
 }
 
 /// Starts the server the way systemd does: the bound socket `fd` passed

@@ -65,7 +65,7 @@ fn a_client_that_resets_mid_reply_costs_nothing(model: &str) {
 
 #[test]
 fn clients_that_never_read_are_held_in_bounded_memory_in_every_concurrent_model() {
-    for model in ["pool", "fixed-pool", "thread-per-connection"] {
+    for model in ["pool", "event-loops", "fixed-pool", "thread-per-connection"] {
         let server = Server::start_model(model, &["--workers", "4"]);
         let stuck: Vec<_> = (0..3).map(|_| server.connect()).collect();
         for client in &stuck {
@@ -80,7 +80,7 @@ fn clients_that_never_read_are_held_in_bounded_memory_in_every_concurrent_model(
 
 #[test]
 fn a_burst_past_max_connections_is_refused_exactly_at_the_limit() {
-    for model in ["pool", "fixed-pool", "thread-per-connection"] {
+    for model in ["pool", "event-loops", "fixed-pool", "thread-per-connection"] {
         let server = Server::start_model(model, &["--max-connections", "10", "--workers", "16"]);
         let mut clients: Vec<TcpStream> = (0..40).map(|_| server.connect()).collect();
         let (mut served, mut refused) = (0, 0);

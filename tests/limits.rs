@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 macro_rules! for_every_model_but_iterative {
     ($($case:ident),* $(,)?) => {
         mod pool { $( #[test] fn $case() { super::$case("pool") } )* }
+        mod event_loops { $( #[test] fn $case() { super::$case("event-loops") } )* }
         mod fixed_pool { $( #[test] fn $case() { super::$case("fixed-pool") } )* }
         mod thread_per_connection {
             $( #[test] fn $case() { super::$case("thread-per-connection") } )*

@@ -15,51 +15,162 @@ fn every_model_is_tested_by_for_every_model() {
     assert_eq!(models(), FOR_EVERY_MODEL);
 }
 
+/// The two models that park idle connections on pollers.
+const EVENTED: [&str; 2] = ["pool", "event-loops"];
+
 #[test]
-fn pool_serves_fifty_clients_at_once_with_two_workers() {
-    let server = Server::start_model("pool", &["--workers", "2"]);
-    let mut clients: Vec<_> = (0..50).map(|_| server.connect()).collect();
-    for round in 0..3 {
-        for (i, client) in clients.iter_mut().enumerate() {
-            let line = format!("client {i} round {round}\n");
-            round_trip(client, line.as_bytes(), line.to_uppercase().as_bytes());
+fn evented_models_serve_fifty_clients_at_once_with_two_workers() {
+    for model in EVENTED {
+        let server = Server::start_model(model, &["--workers", "2"]);
+        let mut clients: Vec<_> = (0..50).map(|_| server.connect()).collect();
+        for round in 0..3 {
+            for (i, client) in clients.iter_mut().enumerate() {
+                let line = format!("{model} client {i} round {round}\n");
+                round_trip(client, line.as_bytes(), line.to_uppercase().as_bytes());
+            }
         }
     }
 }
 
 #[test]
-fn pool_slow_and_stuck_clients_do_not_delay_a_new_one() {
-    let server = Server::start_model("pool", &["--workers", "2"]);
-    let partial: Vec<_> = (0..8)
-        .map(|i| {
-            let mut client = server.connect();
-            client
-                .write_all(format!("partial line {i}").as_bytes())
-                .unwrap();
-            client
-        })
-        .collect();
-    let never_read: Vec<_> = (0..2).map(|_| server.connect()).collect();
-    for client in &never_read {
-        fill_until_server_stops_reading(client);
+fn evented_models_let_no_slow_or_stuck_client_delay_a_new_one() {
+    for model in EVENTED {
+        let server = Server::start_model(model, &["--workers", "2"]);
+        let partial: Vec<_> = (0..8)
+            .map(|i| {
+                let mut client = server.connect();
+                client
+                    .write_all(format!("partial line {i}").as_bytes())
+                    .unwrap();
+                client
+            })
+            .collect();
+        let never_read: Vec<_> = (0..2).map(|_| server.connect()).collect();
+        for client in &never_read {
+            fill_until_server_stops_reading(client);
+        }
+        let mut fresh = server.connect();
+        round_trip(&mut fresh, b"am I served?\n", b"AM I SERVED?\n");
+        // Backpressure: the unread replies stayed bounded in the server.
+        assert!(rss_kib(server.pid()) < 64 * 1024, "{model}");
+        drop((partial, never_read));
     }
-    let mut fresh = server.connect();
-    round_trip(&mut fresh, b"am I served?\n", b"AM I SERVED?\n");
-    // Backpressure: the unread replies stayed bounded in the server.
-    assert!(rss_kib(server.pid()) < 64 * 1024);
-    drop((partial, never_read));
 }
 
 #[test]
-fn pool_answers_a_new_client_with_thousands_of_idle_ones_connected() {
+fn evented_models_answer_a_new_client_with_thousands_of_idle_ones_connected() {
     const IDLE: usize = 3000;
     raise_fd_limit();
-    let server = Server::start_model("pool", &["--workers", "2"]);
-    let mut idle: Vec<_> = (0..IDLE).map(|_| server.connect()).collect();
-    let mut fresh = server.connect();
-    round_trip(&mut fresh, b"new client\n", b"NEW CLIENT\n");
-    round_trip(&mut idle[0], b"first idle\n", b"FIRST IDLE\n");
-    round_trip(&mut idle[IDLE - 1], b"last idle\n", b"LAST IDLE\n");
+    for model in EVENTED {
+        let server = Server::start_model(model, &["--workers", "2"]);
+        let mut idle: Vec<_> = (0..IDLE).map(|_| server.connect()).collect();
+        let mut fresh = server.connect();
+        round_trip(&mut fresh, b"new client\n", b"NEW CLIENT\n");
+        round_trip(&mut idle[0], b"first idle\n", b"FIRST IDLE\n");
+        round_trip(&mut idle[IDLE - 1], b"last idle\n", b"LAST IDLE\n");
+    }
+}
+
+/// The names of the server's threads (`/proc/PID/task/*/comm`).
+fn thread_names(pid: u32) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn pool_and_fixed_pool_run_an_acceptor_and_workers_and_event_loops_no_acceptor() {
+    for (model, acceptors, workers) in [
+        ("pool", 1, "worker-"),
+        ("fixed-pool", 1, "worker-"),
+        ("event-loops", 0, "event-loop-"),
+    ] {
+        let server = Server::start_model(model, &["--workers", "3", "--no-udp"]);
+        // Served once, every thread has started (a loop may start after
+        // another has answered: the list is read until it is complete).
+        round_trip(&mut server.connect(), b"hi\n", b"HI\n");
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let count =
+            |names: &[String], name: &str| names.iter().filter(|n| n.starts_with(name)).count();
+        let names = loop {
+            let names = thread_names(server.pid());
+            if count(&names, workers) == 3 || std::time::Instant::now() > deadline {
+                break names;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let count = |name: &str| count(&names, name);
+        assert_eq!(count("acceptor"), acceptors, "{model}: {names:?}");
+        assert_eq!(count(workers), 3, "{model}: {names:?}");
+        let other = if workers == "worker-" {
+            "event-loop-"
+        } else {
+            "worker-"
+        };
+        assert_eq!(count(other), 0, "{model}: {names:?}");
+    }
+}
+
+/// `/stats.json` from the admin endpoint.
+fn stats(admin: std::net::SocketAddr) -> serde_json::Value {
+    let mut stream = std::net::TcpStream::connect(admin).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(stream, "GET /stats.json HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    serde_json::from_str(body).unwrap()
+}
+
+/// Connections each worker (or loop) holds, once all `total` are parked.
+fn connections_per_worker(admin: std::net::SocketAddr, total: u64) -> Vec<u64> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let stats = stats(admin);
+        let owned: Vec<u64> = stats["workers"]
+            .as_array()
+            .expect("a workers list")
+            .iter()
+            .map(|w| w["owned"].as_u64().unwrap_or(0))
+            .collect();
+        if owned.iter().sum::<u64>() == total || std::time::Instant::now() > deadline {
+            return owned;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_burst_of_connections_is_shared_among_the_workers() {
+    const CLIENTS: usize = 64;
+    for model in EVENTED {
+        let server = Server::start_model(
+            model,
+            &["--workers", "4", "--no-udp", "--admin", "127.0.0.1:0"],
+        );
+        // Opened at once: every connect completes in the kernel before the
+        // server accepts any (the listen backlog holds them).
+        let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
+        for client in &mut clients {
+            round_trip(client, b"hi\n", b"HI\n");
+        }
+        let owned = connections_per_worker(server.admin.unwrap(), CLIENTS as u64);
+        assert_eq!(
+            owned.iter().sum::<u64>(),
+            CLIENTS as u64,
+            "{model}: {owned:?}"
+        );
+        eprintln!("{model}: connections per worker {owned:?}");
+        let (least, most) = (*owned.iter().min().unwrap(), *owned.iter().max().unwrap());
+        assert!(
+            most * 2 <= least * 3,
+            "{model}: the busiest worker holds more than 1.5x the least busy: {owned:?}"
+        );
+    }
 }
 
 /// A second client is answered only once the first one leaves.
@@ -100,6 +211,11 @@ fn iterative_serves_one_client_at_a_time() {
 #[test]
 fn pool_with_one_worker_serves_two_clients_at_once() {
     both_clients_are_served_at_once("pool");
+}
+
+#[test]
+fn event_loops_with_one_loop_serves_two_clients_at_once() {
+    both_clients_are_served_at_once("event-loops");
 }
 
 #[test]

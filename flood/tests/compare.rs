@@ -21,7 +21,7 @@ fn compare_quick_writes_a_report_and_charts_for_every_model() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    for model in ["pool", "fixed-pool", "thread-per-connection", "iterative"] {
+    for model in upcase::config::Model::ALL.map(|model| model.name()) {
         let row = report
             .lines()
             .find(|line| line.starts_with(&format!("| {model} | ")))

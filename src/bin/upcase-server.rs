@@ -49,7 +49,8 @@ struct Args {
     /// Worker threads for the pool models [default: the number of CPUs].
     #[arg(long, env = "UPCASE_WORKERS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     workers: Option<u32>,
-    /// Threading model: pool, fixed-pool, thread-per-connection or iterative.
+    /// Threading model: pool, event-loops, fixed-pool, thread-per-connection
+    /// or iterative.
     #[arg(long, env = "UPCASE_MODEL", value_name = "M", default_value = "pool")]
     model: Model,
     /// Longest line answered, in bytes; longer lines get an error and close.
@@ -290,6 +291,7 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
 fn startup_line(config: &ServerConfig, reuse_port: bool) -> String {
     let threads = match config.model {
         Model::Pool | Model::FixedPool => format!(" ({} workers)", config.workers),
+        Model::EventLoops => format!(" ({} event loops)", config.workers),
         Model::ThreadPerConnection => " (a thread per connection)".into(),
         Model::Iterative => " (one client at a time)".into(),
     };

@@ -1,60 +1,53 @@
-//! `pool` (the default): a fixed set of workers that park idle connections
-//! on a readiness poller instead of blocking on them.
+//! `event-loops`: nginx's shape. No acceptor: every worker runs an event
+//! loop that watches the listening socket itself and accepts for itself.
 //!
 //! ```text
 //!              listening socket (watched by every loop's poller)
 //!             /                                  \
-//! event loop 1: accept -> poller { A, C, E ... }   event loop 2: accept -> poller { B, D ... }
+//! event loop 0: accept -> poller { A, C, E ... }   event loop 1: accept -> poller { B, D ... }
 //!               serve whichever is ready                        serve whichever is ready
 //! ```
 //!
-//! Each worker runs an event loop over its own poller (the memcached /
-//! Netty / nginx shape). A connection is served only while it has input it
-//! can process; when a read would block it is parked on the poller and the
-//! worker moves on. So thousands of idle clients hold no thread, and a line
-//! costs no hand-off between threads: the worker the poller wakes is the
-//! one that answers.
+//! A connection is served from its first line by the thread that accepted
+//! it, so a connection costs no hand-off between threads (in `pool`, the
+//! acceptor's hand-off to a worker is two context switches); from then on
+//! it is parked on that loop's poller between reads ([`Parked`]), like a
+//! `pool` worker's.
 //!
-//! Every loop also watches the listening socket and accepts for itself:
-//! the connection is served by the thread that accepted it, from its first
-//! line. (An acceptor thread handing connections over a channel, as
-//! `fixed-pool` does, cost two context switches per connection: `perf`
-//! put a fifth of the server's time under connection churn in
-//! `finish_task_switch`.) All loops are woken by a new connection and race
-//! to accept it; an idle loop wakes first, so connections go to whoever is
-//! free.
+//! Balance: if every loop were woken by each new connection and the first
+//! drained the whole queue, connections would pile onto one loop. So the
+//! listener is watched level-triggered with `EPOLLEXCLUSIVE` (a new
+//! connection wakes one sleeping loop, as in nginx), a loop accepts
+//! [`ACCEPTS_PER_WAKE`] connection per wake-up (nginx's `multi_accept
+//! off`), and a loop holding more than its share ([`Balance`]) stops
+//! watching the listener until the others catch up. (`EPOLLEXCLUSIVE`
+//! alone wakes the first loop that sleeps, and a loop that is fast back
+//! asleep is woken again: with connections arriving one by one, it takes
+//! them all.)
 //!
 //! Each loop runs on a named thread (`event-loop-N`) under a supervisor: a
 //! panic anywhere in the loop (a panic in one connection's handler is
 //! already caught per connection) closes that loop's connections with a
-//! log line and restarts the loop on the same poller, so a worker never
+//! log line and restarts the loop on the same poller, so a loop never
 //! silently stops serving.
 
-use crate::busy_poll::BusyPoll;
 use crate::context::Context;
-use crate::poller::{Poller, WAKE};
 use crate::registry::Connection;
 use crate::tcp::acceptor::{self, Accepted, Acceptor};
-use crate::tcp::evented::{EventedConnection, Scratch, Wait};
-use crate::tcp::session::Ending;
-use crate::tcp::ConnectionEnd;
-use crate::thread_pool::{panic_message, run_catching_panics};
-use mio::{Events, Interest, Token};
-use slab::Slab;
+use crate::tcp::parked::{Balance, Nothing, Parked, LISTENER};
+use crate::thread_pool::panic_message;
+use mio::Events;
 use std::io;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How soon a draining connection is looked at again while it waits for
-/// its last replies to be acknowledged.
-const ACK_RECHECK: Duration = Duration::from_millis(5);
-
-/// The listening socket's token on every loop's poller.
-const LISTENER: Token = Token(usize::MAX - 1);
+/// Connections a loop accepts per wake-up: one, so that a burst of
+/// connections is shared among the loops instead of taken by the first.
+pub const ACCEPTS_PER_WAKE: usize = 1;
 
 /// Serves with `--workers` event loops, each accepting for itself, until
 /// shutdown; returns once every loop has closed its last connection.
@@ -62,10 +55,11 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let listener = Arc::new(listener);
     let workers = ctx.config.workers.max(1);
+    let balance = Arc::new(Balance::new(workers));
     let mut loops = Vec::with_capacity(workers);
     let mut started = Ok(());
     for id in 0..workers {
-        match EventLoop::start(id, Arc::clone(&listener), &ctx) {
+        match EventLoop::start(id, Arc::clone(&listener), &ctx, &balance) {
             Ok(thread) => loops.push(thread),
             Err(error) => {
                 started = Err(io::Error::new(
@@ -87,32 +81,18 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     started
 }
 
-/// One worker's loop: wait for readiness, serve what is ready, repeat.
+/// One loop: its parked connections, and the listener it accepts from.
 struct EventLoop {
-    /// Its index, for the activity slots.
-    id: usize,
-    /// `event loop N`, for log lines.
-    name: String,
-    poller: Poller,
+    parked: Parked,
     /// The listening socket, shared by every loop.
     listener: Arc<TcpListener>,
-    /// Whether this loop still accepts (until shutdown).
-    accepting: bool,
+    /// Whether the listener is on this loop's poller (not during shutdown,
+    /// nor while accepting is backing off).
+    watching: bool,
     acceptor: Acceptor,
     /// Out of descriptors or memory: accept again at this time.
     accept_again_at: Option<Instant>,
-    connections: Slab<EventedConnection>,
-    /// Connections to serve again without waiting for an event.
-    again: Vec<usize>,
-    /// Draining connections waiting for their last replies to be
-    /// acknowledged (no event reports that).
-    awaiting_acks: Vec<usize>,
-    scratch: Scratch,
     ctx: Arc<Context>,
-    /// How often idle timers are checked.
-    tick: Duration,
-    /// How long to look for events before sleeping.
-    busy: BusyPoll,
 }
 
 impl EventLoop {
@@ -121,36 +101,33 @@ impl EventLoop {
         id: usize,
         listener: Arc<TcpListener>,
         ctx: &Arc<Context>,
+        balance: &Arc<Balance>,
     ) -> io::Result<JoinHandle<()>> {
-        let poller = Poller::woken_by(&ctx.shutdown)?;
-        poller.watch(listener.as_raw_fd(), LISTENER, Interest::READABLE)?;
-        // A tenth of the idle timeout keeps expiry within 10% of the
-        // setting; at most a second, which also bounds how late a worker
-        // notices shutdown if a wake-up were ever lost.
-        let tick = ctx
-            .config
-            .idle_timeout
-            .map_or(Duration::from_secs(1), |t| t / 10)
-            .clamp(Duration::from_millis(10), Duration::from_secs(1));
-        let event_loop = EventLoop {
-            id,
-            name: format!("event loop {id}"),
-            poller,
+        let mut event_loop = EventLoop {
+            parked: Parked::new(id, format!("event loop {id}"), ctx, balance)?,
             listener,
-            accepting: true,
+            watching: false,
             acceptor: Acceptor::new(),
             accept_again_at: None,
-            connections: Slab::new(),
-            again: Vec::new(),
-            awaiting_acks: Vec::new(),
-            scratch: Scratch::new(),
             ctx: Arc::clone(ctx),
-            tick,
-            busy: BusyPoll::new(ctx.config.busy_poll),
         };
+        event_loop.watch_listener()?;
         thread::Builder::new()
             .name(format!("event-loop-{id}"))
             .spawn(move || event_loop.supervise())
+    }
+
+    fn watch_listener(&mut self) -> io::Result<()> {
+        let fd = self.listener.as_raw_fd();
+        self.parked.poller().watch_listener(fd, LISTENER)?;
+        self.watching = true;
+        Ok(())
+    }
+
+    fn forget_listener(&mut self) {
+        if std::mem::take(&mut self.watching) {
+            self.parked.poller().forget(self.listener.as_raw_fd());
+        }
     }
 
     /// Runs the loop; after a panic, closes its connections and runs it again.
@@ -161,211 +138,94 @@ impl EventLoop {
                 Err(payload) => {
                     log::error!(
                         "{} panicked ({}); closing its {} connections and restarting it",
-                        self.name,
+                        self.parked.name(),
                         panic_message(payload.as_ref()),
-                        self.connections.len()
+                        self.parked.len()
                     );
                     self.ctx.stats.event_loop_restarted();
-                    self.reset();
+                    self.parked.reset();
                 }
             }
         }
-        log::debug!("{}: finished", self.name);
-    }
-
-    /// Forgets every connection (dropping one closes it) and its buffers.
-    fn reset(&mut self) {
-        for (_, connection) in self.connections.iter() {
-            self.poller.forget(connection.socket().as_raw_fd());
-        }
-        self.connections.clear();
-        self.again.clear();
-        self.awaiting_acks.clear();
-        self.scratch = Scratch::new();
+        log::debug!("{}: finished", self.parked.name());
     }
 
     fn run(&mut self) {
         let mut events = Events::with_capacity(1024);
-        let mut next_timer_check = Instant::now() + self.tick;
-        let mut shutdown_seen = false;
-        // Connections may have queued before the listener was watched (or
-        // while a panicked loop restarted); no new edge would report them.
-        self.accept();
         loop {
-            if self.accepting && self.ctx.shutdown.is_triggered() {
-                self.accepting = false;
-                self.poller.forget(self.listener.as_raw_fd());
+            if self.ctx.shutdown.is_triggered() {
+                self.forget_listener();
+                self.accept_again_at = None;
+                if self.parked.is_empty() {
+                    break;
+                }
             }
-            if !self.accepting && self.connections.is_empty() {
-                break;
-            }
-            if let Err(error) = self.wait(&mut events) {
+            if let Err(error) = self.parked.wait(&mut events, &Nothing) {
                 if error.kind() != io::ErrorKind::Interrupted {
-                    log::error!("{}: poller failed: {error}", self.name);
+                    log::error!("{}: poller failed: {error}", self.parked.name());
                     self.ctx.shutdown.trigger();
                     break;
                 }
             }
             #[cfg(test)]
             tests::maybe_panic();
-            self.ctx.activity.woke(self.id, events.iter().count());
             for event in events.iter() {
-                if event.token() == WAKE {
-                    continue; // shutdown: seen at the top
-                }
-                if event.token() == LISTENER {
+                if !self.parked.ready(event) && event.token() == LISTENER {
                     self.accept();
-                    continue;
                 }
-                let key = event.token().0;
-                if event.is_read_closed() {
-                    if let Some(connection) = self.connections.get_mut(key) {
-                        connection.peer_closed();
-                    }
-                }
-                self.serve(key);
             }
-            if self.ctx.shutdown.is_triggered() && !std::mem::replace(&mut shutdown_seen, true) {
-                // Every connection answers what it has read and closes.
-                self.again
-                    .extend(self.connections.iter().map(|(key, _)| key));
+            self.parked.finish_turn();
+            if self.accept_again_at.is_some_and(|at| Instant::now() >= at) {
+                self.accept_again_at = None;
             }
-            for key in std::mem::take(&mut self.again) {
-                self.serve(key);
+            if let Err(error) = self.watch_while_taking() {
+                log::error!("{}: cannot watch the listener: {error}", self.parked.name());
+                self.ctx.shutdown.trigger();
             }
-            for key in std::mem::take(&mut self.awaiting_acks) {
-                self.serve(key);
-            }
-            let now = Instant::now();
-            if self.accept_again_at.is_some_and(|at| now >= at) {
-                self.accept();
-            }
-            if now >= next_timer_check {
-                self.check_timers(now);
-                next_timer_check = now + self.tick;
-            }
-            self.ctx.activity.owned(self.id, self.connections.len());
         }
     }
 
-    /// Waits for readiness: not at all while connections are due another
-    /// turn; otherwise looks for a few microseconds while that pays (see
-    /// [`busy_poll`](crate::busy_poll)), then sleeps until an event or the
-    /// next timer tick.
-    fn wait(&mut self, events: &mut Events) -> io::Result<()> {
-        if !self.again.is_empty() {
-            return self.poller.poll(events, Some(Duration::ZERO));
+    /// Keeps the listener on this loop's poller only while the loop takes
+    /// new connections: not while it holds more than its share
+    /// ([`Balance`]), nor during an out-of-descriptors back-off, nor at
+    /// shutdown. (A level-triggered listener it did not accept from would
+    /// wake it again at once.)
+    fn watch_while_taking(&mut self) -> io::Result<()> {
+        let taking = !self.ctx.shutdown.is_triggered()
+            && self.accept_again_at.is_none()
+            && self.parked.may_take();
+        if taking && !self.watching {
+            self.watch_listener()?;
+        } else if !taking && self.watching {
+            self.forget_listener();
+            // The least busy loop may take connections: make sure it
+            // watches (it may have stopped when it held more).
+            let others = |id| id != self.parked.id();
+            if let Some(least_busy) = self.parked.balance().least_busy(others) {
+                self.parked.balance().wake(least_busy);
+            }
         }
-        if !self.awaiting_acks.is_empty() {
-            return self.poller.poll(events, Some(ACK_RECHECK));
-        }
-        let poller = &mut self.poller;
-        let mut failure = None;
-        let found = self
-            .busy
-            .look(|| match poller.poll(events, Some(Duration::ZERO)) {
-                Ok(()) => !events.is_empty(),
-                Err(error) => {
-                    failure = Some(error);
-                    true
-                }
-            });
-        if found {
-            return failure.map_or(Ok(()), Err);
-        }
-        let (poller, tick) = (&mut self.poller, self.tick);
-        self.busy.sleep(|| poller.poll(events, Some(tick)))
+        Ok(())
     }
 
-    /// Accepts every connection waiting on the listener (other loops may
-    /// take some first) and parks each on this loop's poller.
+    /// Accepts up to [`ACCEPTS_PER_WAKE`] connections and parks each on
+    /// this loop's poller; out of descriptors, stops watching the listener
+    /// (it stays readable, and would wake the loop at once) for a back-off.
     fn accept(&mut self) {
-        self.accept_again_at = None;
-        if !self.accepting {
+        if !self.watching {
             return;
         }
         let (listener, ctx) = (Arc::clone(&self.listener), Arc::clone(&self.ctx));
-        let mut acceptor = std::mem::take(&mut self.acceptor);
-        let accepted =
-            acceptor.accept_ready(&listener, &ctx, &mut |connection| self.adopt(connection));
-        self.acceptor = acceptor;
+        let parked = &mut self.parked;
+        let accepted = self.acceptor.accept_some(
+            &listener,
+            &ctx,
+            ACCEPTS_PER_WAKE,
+            &mut |connection: Connection| parked.adopt(connection),
+        );
         if accepted == Accepted::OutOfResources {
             self.accept_again_at = Some(Instant::now() + acceptor::BACKOFF);
         }
-    }
-
-    fn adopt(&mut self, connection: Connection) {
-        let connection = match EventedConnection::new(connection, &self.ctx) {
-            Ok(connection) => connection,
-            Err(error) => {
-                log::warn!("{}: cannot set up a connection: {error}", self.name);
-                return;
-            }
-        };
-        let entry = self.connections.vacant_entry();
-        let key = entry.key();
-        // Edge-triggered interest in both directions, registered once: a
-        // connection is never re-armed, which saves a system call per line.
-        let fd = connection.socket().as_raw_fd();
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        match self.poller.watch(fd, Token(key), interest) {
-            Ok(()) => {
-                entry.insert(connection);
-            }
-            Err(error) => log::warn!(
-                "{}: cannot watch {}: {error}",
-                self.name,
-                connection.connection()
-            ),
-        }
-    }
-
-    /// Serves the connection the poller reported ready, then parks it again.
-    fn serve(&mut self, key: usize) {
-        let Some(connection) = self.connections.get_mut(key) else {
-            return;
-        };
-        let scratch = &mut self.scratch;
-        let ctx = &self.ctx;
-        ctx.activity
-            .serving(self.id, Some(connection.connection().id()));
-        let outcome = run_catching_panics(&self.name, || connection.serve(scratch, ctx));
-        ctx.activity.serving(self.id, None);
-        match outcome {
-            Some(Ok(wait)) => self.park(key, wait),
-            Some(Err(error)) => self.close(key, Err(error)),
-            None => self.close(key, Err(io::Error::other("its handler panicked"))),
-        }
-    }
-
-    /// Parks the connection until the poller reports it ready again.
-    fn park(&mut self, key: usize, wait: Wait) {
-        match wait {
-            Wait::Readable | Wait::Writable => {}
-            Wait::Again => self.again.push(key),
-            Wait::Recheck => self.awaiting_acks.push(key),
-            Wait::Done(ending) => self.close(key, Ok(ending)),
-        }
-    }
-
-    fn check_timers(&mut self, now: Instant) {
-        let mut expired = Vec::new();
-        for (key, connection) in self.connections.iter_mut() {
-            if let Some(wait) = connection.check_timers(now, &self.ctx) {
-                expired.push((key, wait));
-            }
-        }
-        for (key, wait) in expired {
-            self.park(key, wait);
-        }
-    }
-
-    fn close(&mut self, key: usize, result: io::Result<Ending>) {
-        let Some(connection) = self.connections.try_remove(key) else {
-            return;
-        };
-        self.poller.forget(connection.socket().as_raw_fd());
-        ConnectionEnd::log(connection.connection(), result, &self.ctx);
     }
 }
 
@@ -400,7 +260,7 @@ mod tests {
         let address = listener.local_addr().unwrap();
         let shutdown = ShutdownSignal::new();
         let config = ServerConfig {
-            model: Model::Pool,
+            model: Model::EventLoops,
             workers: 1,
             ..ServerConfig::default()
         };

@@ -6,9 +6,13 @@
 //!                       client C waits in the channel, then the backlog
 //! ```
 //!
-//! A connection holds one worker for its whole life, so with N workers the
-//! N+1th interactive client is answered only when one of the first N leaves.
-//! That limit is the point of the model: it is what `pool` removes.
+//! A job is "serve this connection", and the worker serves it to the end,
+//! blocking in `read` whenever its client is quiet. So a connection holds
+//! one worker for its whole life, and with N workers the N+1th interactive
+//! client is answered only when one of the first N leaves. That limit is
+//! the point of the model: `pool` (diff the two files) has the same
+//! acceptor, channel and `ThreadPool`, and removes it by parking a quiet
+//! connection instead of blocking on it.
 
 use crate::context::Context;
 use crate::tcp::acceptor::{self, Accepting};
@@ -27,7 +31,7 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     acceptor::accept_loop(&listener, &ctx, Accepting::Blocking, |connection| {
         let job_ctx = Arc::clone(&ctx);
         let id = connection.id();
-        let job = move || {
+        let job = move |_: &mut ()| {
             let worker = current_worker().unwrap_or(0);
             job_ctx.activity.queue(-1);
             job_ctx.activity.serving(worker, Some(id));

@@ -1,18 +1,26 @@
-//! The four threading models: the same protocol, four ways of mapping
+//! The five threading models: the same protocol, five ways of mapping
 //! connections onto threads. Each model's `run` takes the listener and the
 //! shared [`Context`], accepts until shutdown, and returns once every
 //! thread it started has been joined.
 //!
 //! | model | threads | an idle client costs |
 //! | --- | --- | --- |
-//! | [`event_loops`] (`pool`, the default) | N workers, each with a readiness poller | no thread, no buffer |
-//! | [`fixed_pool`] | N workers (the Rust Book) | a whole worker |
-//! | [`thread_per_connection`] | one per connection | a whole thread |
 //! | [`iterative`] | one | the whole server |
+//! | [`thread_per_connection`] | an acceptor, one per connection | a whole thread |
+//! | [`fixed_pool`] | an acceptor, N workers (the Rust Book) | a whole worker |
+//! | [`pool`] (the default) | an acceptor, N workers, each with a readiness poller | no thread, no buffer |
+//! | [`event_loops`] | N event loops, each accepting for itself (nginx) | no thread, no buffer |
+//!
+//! `fixed_pool` and `pool` share the acceptor, the channel and the
+//! `ThreadPool`; they differ only in what a worker does when its client
+//! goes quiet (block, or park). `pool` and `event_loops` share
+//! [`Parked`](crate::tcp::parked::Parked), the turn that serves parked
+//! connections; they differ in who accepts.
 
 pub mod event_loops;
 pub mod fixed_pool;
 pub mod iterative;
+pub mod pool;
 pub mod thread_per_connection;
 
 use crate::config::Model;
@@ -24,9 +32,19 @@ use std::sync::Arc;
 /// Serves TCP on `listener` with the configured model until shutdown.
 pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     match ctx.config.model {
-        Model::Pool => event_loops::run(listener, ctx),
+        Model::Pool => pool::run(listener, ctx),
+        Model::EventLoops => event_loops::run(listener, ctx),
         Model::FixedPool => fixed_pool::run(listener, ctx),
         Model::ThreadPerConnection => thread_per_connection::run(listener, ctx),
         Model::Iterative => iterative::run(listener, ctx),
+    }
+}
+
+/// The name of the thread [`run`] is called on: it accepts connections,
+/// except in `event-loops`, where the loops accept and it only waits.
+pub fn thread_name(model: Model) -> &'static str {
+    match model {
+        Model::EventLoops => "tcp",
+        _ => "acceptor",
     }
 }

@@ -10,12 +10,14 @@
 //!   `accept()` sleeps in the kernel until a client arrives. Shutdown wakes
 //!   it by shutting the listening socket down, which makes a blocked
 //!   `accept` fail at once;
-//! - **polled** (`thread-per-connection`): the listener is non-blocking
-//!   and waited on with a poller, which the shutdown signal wakes.
+//! - **polled** (`thread-per-connection`, `pool`): the listener is
+//!   non-blocking and waited on with a poller, which the shutdown signal
+//!   wakes.
 //!
-//! `pool`'s event loops watch the listener on their own pollers and call
-//! [`Acceptor::accept_ready`] themselves, so a new connection is served by
-//! the thread that accepted it, with no hand-off.
+//! `event-loops` has no acceptor thread: every loop watches the listener
+//! on its own poller and calls [`Acceptor::accept_some`] itself, a few
+//! connections per wake-up, so a new connection is served by the thread
+//! that accepted it, with no hand-off, and no loop takes them all.
 //!
 //! Running out of file descriptors (EMFILE) is logged and retried after a
 //! short back-off: the listener stays readable while the queue holds
@@ -166,9 +168,25 @@ impl Acceptor {
         ctx: &Context,
         hand_over: &mut impl FnMut(Connection),
     ) -> Accepted {
-        while !ctx.shutdown.is_triggered() {
+        self.accept_some(listener, ctx, usize::MAX, hand_over)
+    }
+
+    /// Like [`accept_ready`](Self::accept_ready), but takes at most
+    /// `budget` connections: the rest wait in the queue for another thread
+    /// (or this one's next turn). Returns [`Accepted::AllWaiting`] when the
+    /// budget is spent too.
+    pub fn accept_some(
+        &mut self,
+        listener: &TcpListener,
+        ctx: &Context,
+        budget: usize,
+        hand_over: &mut impl FnMut(Connection),
+    ) -> Accepted {
+        let mut taken = 0;
+        while taken < budget && !ctx.shutdown.is_triggered() {
             match listener.accept() {
                 Ok((stream, peer)) => {
+                    taken += 1;
                     if std::mem::take(&mut self.starved) {
                         log::info!("accepting connections again");
                     }

@@ -6,8 +6,10 @@
 //! - [`session`]: the line protocol's rules, with no I/O ([`LineSession`](session::LineSession)).
 //! - [`blocking`]: the textbook handler — `BufReader`, uppercase,
 //!   `write_all` — for models where a thread may block on one client.
-//! - [`evented`]: the same session driven by readiness, for the `pool`
-//!   model, where a connection is parked on a poller between reads.
+//! - [`evented`]: the same session driven by readiness, for `pool` and
+//!   `event-loops`, where a connection is parked on a poller between reads.
+//! - [`parked`]: a thread's parked connections and the turn that serves
+//!   the ready ones.
 //! - [`drain`]: the one way a connection is closed while its client may
 //!   still be sending: FIN after the last reply, never a reset.
 
@@ -15,6 +17,7 @@ pub mod acceptor;
 pub mod blocking;
 pub mod drain;
 pub mod evented;
+pub mod parked;
 pub mod session;
 
 use crate::context::Context;

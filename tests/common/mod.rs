@@ -287,7 +287,13 @@ pub fn reference_uppercase(input: &[u8]) -> Vec<u8> {
 /// The models `for_every_model!` generates tests for. A macro cannot loop
 /// over `Model::ALL`, so its modules are written out; `tests/models.rs`
 /// checks that this list is exactly `Model::ALL`.
-pub const FOR_EVERY_MODEL: [&str; 4] = ["pool", "fixed-pool", "thread-per-connection", "iterative"];
+pub const FOR_EVERY_MODEL: [&str; 5] = [
+    "pool",
+    "event-loops",
+    "fixed-pool",
+    "thread-per-connection",
+    "iterative",
+];
 
 /// Generates one `#[test]` per threading model for each named case, so
 /// every model runs the very same test code: `case(model: &str)`.
@@ -297,14 +303,17 @@ macro_rules! for_every_model {
         mod pool {
             $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[0]) } )*
         }
-        mod fixed_pool {
+        mod event_loops {
             $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[1]) } )*
         }
-        mod thread_per_connection {
+        mod fixed_pool {
             $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[2]) } )*
         }
-        mod iterative {
+        mod thread_per_connection {
             $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[3]) } )*
+        }
+        mod iterative {
+            $( #[test] fn $case() { super::$case($crate::common::FOR_EVERY_MODEL[4]) } )*
         }
     };
 }
