@@ -103,9 +103,7 @@ fn client_groups(options: &Options) -> Vec<Vec<usize>> {
     if !evented_ping_pong(options) {
         return (0..clients).map(|id| vec![id]).collect();
     }
-    let threads = thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(clients);
+    let threads = num_cpus::get().max(1).min(clients);
     (0..threads)
         .map(|group| (group..clients).step_by(threads).collect())
         .collect()

@@ -157,7 +157,10 @@ fn run_traffic(server: &ServerProcess, options: &SoakOptions) -> Result<SoakRun,
 fn verdict(model: Model, run: &SoakRun) -> (bool, String) {
     let t = &run.report.tally;
     let (baseline, warm, end, settled) = (run.baseline, run.warm, run.end, run.settled);
-    let concurrent = matches!(model, Model::Pool | Model::ThreadPerConnection);
+    let concurrent = matches!(
+        model,
+        Model::Pool | Model::EventLoops | Model::ThreadPerConnection
+    );
     let mut problems = Vec::new();
     if t.mismatches > 0 || run.udp_wrong > 0 {
         problems.push(format!(
