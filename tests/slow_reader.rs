@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 /// stuck sending for seconds at a time, but the client takes bytes all the
 /// while, so every reply arrives and the connection ends cleanly.
 fn a_slow_but_steady_reader_gets_every_reply(model: &str) {
-    let server = Server::start_model(model, &["--idle-timeout", "1"]);
+    let server = InProcess::start(model, |config| {
+        config.idle_timeout = Some(Duration::from_secs(1))
+    });
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(64 * 1024).unwrap();
     socket.connect(&server.tcp.into()).unwrap();
@@ -52,6 +54,9 @@ fn a_slow_but_steady_reader_gets_every_reply(model: &str) {
         started.elapsed() > Duration::from_secs(2),
         "the reads were not slow"
     );
+    let summary = server.stop();
+    assert_eq!(summary.idle_timeouts, 0, "{summary:?}");
+    assert_eq!(summary.lines, (lines / 1000 * 1000) as u64, "{summary:?}");
 }
 
 for_every_model!(a_slow_but_steady_reader_gets_every_reply);

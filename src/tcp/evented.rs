@@ -178,6 +178,15 @@ impl EventedConnection {
         match self.phase {
             Phase::Serving if self.session.is_idle(now) => {
                 if !self.outbox.is_empty() {
+                    // The kernel reports a socket writable only once much of
+                    // its send buffer is free, so a client that reads slowly
+                    // but steadily can go a whole timeout without a writable
+                    // event: offer it the replies once more, and what it
+                    // takes is progress.
+                    let held = self.outbox.len();
+                    if self.flush_outbox(ctx).is_ok() && self.outbox.len() < held {
+                        return Some(Wait::Again);
+                    }
                     // The client took no reply for a whole timeout: the
                     // error line could not reach it either.
                     self.session.count_idle_close(&ctx.stats);

@@ -34,6 +34,11 @@ impl InProcess {
             ..ServerConfig::default()
         };
         adjust(&mut config);
+        // The server's log, captured by the test harness: shown when a test fails.
+        let _ = env_logger::builder()
+            .is_test(true)
+            .parse_env(env_logger::Env::default().default_filter_or("debug"))
+            .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (tcp_addr, udp_addr) = (listener.local_addr().unwrap(), udp.local_addr().unwrap());
