@@ -4,9 +4,9 @@
 # HAProxy (the rolling restart, `haproxy -c`), nginx with its stream module
 # (libnginx-mod-stream: the UDP balancer in deploy/nginx-udp.conf), systemd
 # (`systemd-analyze`, `systemd-socket-activate`), Prometheus (`prometheus`,
-# `promtool`), nftables (the packet-loss lab), and cargo-deb from crates.io
-# (the .deb). Run as root; .ci/run calls it. Fails loudly if a package
-# cannot be installed or a tool is missing afterwards.
+# `promtool`), nftables (the packet-loss lab). Run as root; .ci/run calls
+# it. Fails loudly if a package cannot be installed or a tool is missing
+# afterwards.
 #
 # Packages come without their recommendations (prometheus would bring
 # node_exporter). Debian starts a service on installation unless
@@ -40,10 +40,3 @@ for tool in ss ip python3 chromium haproxy nginx systemd-analyze systemd-socket-
 done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
     || { echo "missing after install: nginx's stream module (libnginx-mod-stream)" >&2; exit 1; }
-# cargo-deb builds the .deb from Cargo.toml's [package.metadata.deb]
-# (about 4 minutes to compile here; once per machine).
-if ! cargo deb --version >/dev/null 2>&1; then
-    echo "installing: cargo-deb (crates.io)"
-    cargo install cargo-deb --locked --quiet
-fi
-cargo deb --version >/dev/null 2>&1 || { echo "missing after install: cargo deb" >&2; exit 1; }
