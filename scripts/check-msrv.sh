@@ -11,7 +11,7 @@ host=$(rustc -vV | sed -n "s/^host: //p")
 cargo metadata --quiet --format-version 1 --locked --filter-platform "$host" | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)
-key = lambda v: tuple(int(p) for p in v.split("."))
+key = lambda v: tuple((list(map(int, v.split("."))) + [0, 0])[:3])  # "1.88" == "1.88.0"
 ours = next(p for p in meta["packages"] if p["name"] == "upcase")["rust_version"]
 needs = [(p["rust_version"], p["name"]) for p in meta["packages"] if p.get("rust_version") and p["name"] != "upcase"]
 top, who = max(needs, key=lambda n: key(n[0]))
