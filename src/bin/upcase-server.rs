@@ -5,7 +5,6 @@
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
@@ -116,7 +115,12 @@ struct Args {
     /// lines, connection threads' stacks), e.g. 256M; at it, clients are
     /// read less and newcomers refused (0 = no budget) [default: half of
     /// what RLIMIT_AS or the cgroup's memory.max leaves, if one is set].
-    #[arg(long, value_name = "BYTES", value_parser = upcase::memory::parse_bytes)]
+    #[arg(
+        long,
+        env = "UPCASE_MEMORY_BUDGET",
+        value_name = "BYTES",
+        value_parser = upcase::memory::parse_bytes
+    )]
     memory_budget: Option<usize>,
     /// Microseconds a serving thread keeps looking for work before it
     /// sleeps, while that pays (0 = never look).
@@ -375,28 +379,31 @@ fn notify_systemd(state: sd_notify::NotifyState) {
 
 /// SIGINT, SIGTERM (and SIGHUP unless it was ignored at start) begin a
 /// graceful shutdown; a second one exits at once.
+///
+/// Through `ctrlc`, the design's package: its `termination` feature
+/// catches all three on a thread of its own, which is where the trigger is
+/// pulled. It always takes SIGHUP too, so a SIGHUP that was ignored at
+/// start (`nohup`) is set back to ignored right after.
 fn install_signal_handlers(shutdown: &ShutdownSignal) -> Result<(), String> {
-    let mut wanted = vec![SIGINT, SIGTERM];
-    if !is_ignored(SIGHUP) {
-        wanted.push(SIGHUP);
-    }
-    let mut signals = signal_hook::iterator::Signals::new(&wanted)
-        .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    let hangup_ignored = is_ignored(libc::SIGHUP);
     let shutdown = shutdown.clone();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for signal in signals.forever() {
-                if shutdown.is_triggered() {
-                    eprintln!("upcase-server: second signal, exiting without waiting");
-                    std::process::exit(130);
-                }
-                log::info!("signal {signal}: shutting down");
-                notify_systemd(sd_notify::NotifyState::Stopping);
-                shutdown.trigger();
-            }
-        })
-        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+    ctrlc::set_handler(move || {
+        if shutdown.is_triggered() {
+            eprintln!("upcase-server: second signal, exiting without waiting");
+            std::process::exit(130);
+        }
+        log::info!("signal received (SIGINT, SIGTERM or SIGHUP): shutting down");
+        notify_systemd(sd_notify::NotifyState::Stopping);
+        shutdown.trigger();
+    })
+    .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
+    if hangup_ignored {
+        // SAFETY: sets SIGHUP's disposition back to SIG_IGN; it installs
+        // no handler and touches no memory of ours.
+        unsafe {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+    }
     Ok(())
 }
 
