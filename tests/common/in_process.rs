@@ -65,18 +65,12 @@ impl InProcess {
 
     /// A new client connection with bounded reads.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.tcp).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
+        super::connect_to(self.tcp)
     }
 
     /// A UDP socket connected to the server, with bounded reads.
     pub fn udp_client(&self) -> UdpSocket {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.connect(self.udp).unwrap();
-        socket.set_read_timeout(Some(PATIENCE)).unwrap();
-        socket
+        super::udp_client_of(self.udp, PATIENCE)
     }
 
     /// Pulls the trigger and returns the server's totals once every

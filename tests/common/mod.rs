@@ -21,6 +21,22 @@ use std::time::{Duration, Instant};
 /// Generous bound on any single wait: tests fail instead of hanging.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// A new client connection to `server` with bounded reads.
+pub fn connect_to(server: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(server).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// A UDP socket connected to `server`, whose reads give up after `patience`.
+pub fn udp_client_of(server: SocketAddr, patience: Duration) -> UdpSocket {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(server).unwrap();
+    socket.set_read_timeout(Some(patience)).unwrap();
+    socket
+}
+
 /// Every threading model, by its `--model` name: the server's own list.
 pub fn models() -> Vec<&'static str> {
     upcase::config::Model::ALL
@@ -100,20 +116,12 @@ impl Server {
 
     /// A new client connection with bounded reads.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.tcp).expect("connect");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
+        connect_to(self.tcp)
     }
 
     /// A UDP socket connected to the server, with bounded reads.
     pub fn udp_client(&self) -> UdpSocket {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.connect(self.udp.expect("udp enabled")).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        socket
+        udp_client_of(self.udp.expect("udp enabled"), Duration::from_secs(5))
     }
 
     /// What the server logged so far.
