@@ -18,7 +18,7 @@
 //! - every response has a `Content-Length`; after one that ends the
 //!   connection (errors, HTTP/1.0, `Connection: close`, a request with a
 //!   body we do not read) the server sends FIN and drains what the client
-//!   still sends ([`drain`](crate::tcp::drain)) so that the response is not
+//!   still sends ([`drain`]) so that the response is not
 //!   destroyed by a reset.
 
 use crate::tcp::drain::{self, Drain, DRAIN_GRACE};

@@ -5,7 +5,7 @@
 //! Beside upcase's own, the standard `process_*` metrics that every
 //! Prometheus client library exports (so existing dashboards and alerts
 //! work), and `upcase_build_info`. Labelled series come out in a fixed
-//! order ([`Series`]), scrape after scrape.
+//! order (`Series`), scrape after scrape.
 
 use crate::context::Context;
 use crate::process_stats::ProcessStats;
