@@ -1,6 +1,6 @@
 //! What a running server needs to know, independent of how it was asked.
 //!
-//! The command line (`src/bin/upcase-server.rs`) and the tests both build a
+//! The command line ([`crate::cli::server`]) and the tests both build a
 //! [`ServerConfig`]; the server never looks at flags or the environment.
 
 use crate::codec::DEFAULT_MAX_LINE;

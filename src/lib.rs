@@ -29,8 +29,10 @@
 //! | [`process_stats`] | a process's memory, descriptors and threads (`/proc`) |
 //! | [`client`] | `upcase-client`: the interactive and piped client |
 //!
-//! The binaries in `src/bin/` parse flags, open or inherit the sockets and
-//! handle signals, then call into these. The load generator and the
+//! [`cli`] holds the programs' command lines: `upcase-server`'s flags,
+//! inherited or opened sockets and signals, `upcase-client`'s flags (the
+//! binaries in `src/bin/` only call them, so the man pages and shell
+//! completions are generated from the same definitions). The load generator and the
 //! teaching reports (`upcase-flood`) are the workspace crate `flood/`; the
 //! benchmark's peer servers are `peers/`.
 
@@ -39,6 +41,7 @@
 pub mod activity;
 pub mod admin;
 pub mod busy_poll;
+pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod config;

@@ -224,3 +224,43 @@ fn the_environment_configures_the_server_as_the_flags_do() {
     });
     assert!(server.udp.is_some());
 }
+
+/// `--version` names the commit `build.rs` recorded (the one
+/// `upcase_build_info` reports), and in a git checkout that is HEAD.
+#[test]
+fn version_names_the_commit_built_from() {
+    let commit = upcase::cli::COMMIT;
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string());
+    if std::env::var_os("UPCASE_COMMIT").is_none() {
+        assert_eq!(
+            commit.map(str::to_string),
+            head,
+            "the commit recorded is HEAD"
+        );
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    let expected = match commit {
+        Some(commit) => format!("{version} ({commit})"),
+        None => version.to_string(),
+    };
+    for (program, binary) in [
+        ("upcase-server", env!("CARGO_BIN_EXE_upcase-server")),
+        ("upcase-client", env!("CARGO_BIN_EXE_upcase-client")),
+    ] {
+        let output = Command::new(binary)
+            .arg("--version")
+            .output()
+            .expect("run --version");
+        assert!(output.status.success(), "{program} --version failed");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            format!("{program} {expected}\n")
+        );
+    }
+}

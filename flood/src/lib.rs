@@ -20,6 +20,7 @@
 
 #![deny(rustdoc::broken_intra_doc_links)]
 
+pub mod cli;
 pub mod clients;
 pub mod flood;
 pub mod payload;

@@ -354,3 +354,18 @@ fn reconnect_resends_the_unanswered_line_and_still_checks_every_reply() {
     assert_eq!(report["resent"], 1);
     assert_eq!(report["lost"], 0);
 }
+
+/// `--version` names the commit as the server's does (`upcase::cli`).
+#[test]
+fn version_names_the_commit_built_from() {
+    let output = flood(&["--version"]);
+    assert!(output.status.success());
+    let expected = match upcase::cli::COMMIT {
+        Some(commit) => format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
+        None => env!("CARGO_PKG_VERSION").to_string(),
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("upcase-flood {expected}\n")
+    );
+}

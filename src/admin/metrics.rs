@@ -19,7 +19,7 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
 /// The commit this binary was built from (`build.rs`), or `unknown`.
-pub const COMMIT: &str = match option_env!("UPCASE_COMMIT") {
+pub const COMMIT: &str = match crate::cli::COMMIT {
     Some(commit) => commit,
     None => "unknown",
 };

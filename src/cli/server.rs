@@ -1,7 +1,14 @@
-//! `upcase-server`: parse flags, open the sockets (or take them from
-//! systemd), announce them, and run until SIGINT, SIGTERM or SIGHUP. All
-//! the serving is in the library.
+//! `upcase-server`'s command line: parse flags, open the sockets (or take
+//! them from systemd), announce them, and run until SIGINT, SIGTERM or
+//! SIGHUP. All the serving is in the rest of the library.
 
+use crate::admin::{self, Access};
+use crate::config::{Model, PerIpLimit, ServerConfig, UdpRateLimit};
+use crate::limits::DescriptorLimit;
+use crate::log_sink::{LogFlusher, LogFormat, LogSink, Now};
+use crate::memory::MemoryLimit;
+use crate::net;
+use crate::shutdown::ShutdownSignal;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -9,13 +16,6 @@ use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
 use std::time::Duration;
-use upcase::admin::{self, Access};
-use upcase::config::{Model, PerIpLimit, ServerConfig, UdpRateLimit};
-use upcase::limits::DescriptorLimit;
-use upcase::log_sink::{LogFlusher, LogFormat, LogSink, Now};
-use upcase::memory::MemoryLimit;
-use upcase::net;
-use upcase::shutdown::ShutdownSignal;
 
 /// upcase-server: uppercases lines over TCP and datagrams over UDP.
 ///
@@ -24,8 +24,8 @@ use upcase::shutdown::ShutdownSignal;
 /// exits at once. Started by systemd with LISTEN_FDS, the server takes its
 /// sockets from it instead of binding.
 #[derive(Parser, Debug)]
-#[command(name = "upcase-server", version, about, long_about)]
-struct Args {
+#[command(name = "upcase-server", version = crate::version!(), about, long_about)]
+pub struct Args {
     /// TCP address to listen on (port 0 picks a free port).
     #[arg(
         long,
@@ -53,7 +53,7 @@ struct Args {
     #[arg(long, env = "UPCASE_MODEL", value_name = "M", default_value = "pool")]
     model: Model,
     /// Longest line answered, in bytes; longer lines get an error and close.
-    #[arg(long, env = "UPCASE_MAX_LINE", value_name = "BYTES", default_value_t = upcase::codec::DEFAULT_MAX_LINE,
+    #[arg(long, env = "UPCASE_MAX_LINE", value_name = "BYTES", default_value_t = crate::codec::DEFAULT_MAX_LINE,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     max_line: usize,
     /// Seconds a connection may go without a complete line (0 = never).
@@ -78,7 +78,7 @@ struct Args {
     /// --udp-rate-limit-loopback). Caps what a forged source address can
     /// aim at its owner.
     #[arg(long, env = "UPCASE_UDP_RATE_LIMIT", value_name = "N",
-          default_value_t = upcase::config::DEFAULT_UDP_RATE_LIMIT)]
+          default_value_t = crate::config::DEFAULT_UDP_RATE_LIMIT)]
     udp_rate_limit: u32,
     /// Apply --udp-rate-limit to loopback sources too (true/false, yes/no,
     /// 1/0 in the environment).
@@ -88,7 +88,7 @@ struct Args {
     /// is replaced by `error: reply too large`. 3 is QUIC's bound before an
     /// address is validated; 1 where no source can be trusted.
     #[arg(long, env = "UPCASE_UDP_MAX_AMPLIFICATION", value_name = "RATIO",
-          default_value_t = upcase::config::DEFAULT_UDP_MAX_AMPLIFICATION,
+          default_value_t = crate::config::DEFAULT_UDP_MAX_AMPLIFICATION,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     udp_max_amplification: u32,
     /// Set SO_REUSEPORT, so several server processes share the address
@@ -119,13 +119,13 @@ struct Args {
         long,
         env = "UPCASE_MEMORY_BUDGET",
         value_name = "BYTES",
-        value_parser = upcase::memory::parse_bytes
+        value_parser = crate::memory::parse_bytes
     )]
     memory_budget: Option<usize>,
     /// Microseconds a serving thread keeps looking for work before it
     /// sleeps, while that pays (0 = never look).
     #[arg(long, env = "UPCASE_BUSY_POLL", value_name = "MICROS",
-          default_value_t = upcase::busy_poll::DEFAULT_MAX_WINDOW.as_micros() as u64,
+          default_value_t = crate::busy_poll::DEFAULT_MAX_WINDOW.as_micros() as u64,
           value_parser = clap::value_parser!(u64).range(0..=10_000))]
     busy_poll: u64,
     /// Log lines as `text`, `journal` (`<N>` syslog priority, no time) or
@@ -167,8 +167,9 @@ impl Args {
     }
 }
 
-fn main() -> ExitCode {
-    upcase::memory::fit_allocator_to_address_space_limit();
+/// The program: flags, sockets, signals, serve; the exit status.
+pub fn main() -> ExitCode {
+    crate::memory::fit_allocator_to_address_space_limit();
     let args = parse_args();
     let admin = match admin_access(&args) {
         Ok(admin) => admin,
@@ -284,7 +285,7 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     }
     log::info!("{}", startup_line(&config, args.reuse_port));
     notify_systemd(sd_notify::NotifyState::Ready);
-    let summary = upcase::server::run_with_admin(tcp, udp, admin, config, shutdown)
+    let summary = crate::server::run_with_admin(tcp, udp, admin, config, shutdown)
         .map_err(|e| format!("server failed: {e}"))?;
     log::info!("shutdown complete: {summary}");
     Ok(())

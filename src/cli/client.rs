@@ -1,19 +1,20 @@
-//! `upcase-client`: reads lines from stdin, prints the server's replies.
+//! `upcase-client`'s command line: reads lines from stdin, prints the
+//! server's replies (the client itself is [`crate::client`]).
 
+use crate::client::{self, TcpOptions};
 use clap::Parser;
 use std::io::{self, IsTerminal};
 use std::net::ToSocketAddrs;
 use std::process::ExitCode;
 use std::time::Duration;
-use upcase::client::{self, TcpOptions};
 
 /// upcase-client: sends lines to an upcase server and prints the replies.
 ///
 /// With a terminal on stdin it prompts (`> `) before each line; piped
 /// input of any size streams through. Ctrl-C ends it at once.
 #[derive(Parser, Debug)]
-#[command(name = "upcase-client", version, about, long_about)]
-struct Args {
+#[command(name = "upcase-client", version = crate::version!(), about, long_about)]
+pub struct Args {
     /// Use UDP: each line is one datagram.
     #[arg(long)]
     udp: bool,
@@ -45,7 +46,8 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-fn main() -> ExitCode {
+/// The program: flags, then the client; the exit status.
+pub fn main() -> ExitCode {
     let args = Args::parse();
     let addrs: Vec<_> = match args.addr.to_socket_addrs() {
         Ok(addrs) => addrs.collect(),

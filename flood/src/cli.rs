@@ -1,6 +1,7 @@
-//! `upcase-flood`: the verifying load generator. Parses flags, runs the
-//! flood or one of the reports (the `upcase_flood` library), prints the
-//! result.
+//! `upcase-flood`'s command line: parses flags, runs the flood or one of
+//! the reports, prints the result. In the library, not in `src/bin/`, so
+//! the man page and shell completions (`gen-docs/`, for the .deb) are generated from these
+//! clap definitions.
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use std::io::{self, IsTerminal};
@@ -8,18 +9,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use upcase_flood::payload::Text;
-use upcase_flood::reports::compare::{self, CompareOptions};
-use upcase_flood::reports::{lab, soak};
-use upcase_flood::run::{Options, Target};
+use crate::payload::Text;
+use crate::reports::compare::{self, CompareOptions};
+use crate::reports::{lab, soak};
+use crate::run::{Options, Target};
 
 /// upcase-flood: floods an upcase server with concurrent clients and
 /// checks every reply byte for byte.
 #[derive(Parser, Debug)]
-#[command(name = "upcase-flood", version, about, long_about = None)]
+#[command(name = "upcase-flood", version = upcase::version!(), about, long_about = None)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 #[command(args_override_self = true)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -168,7 +169,8 @@ fn resolve(addr: &str) -> Result<std::net::SocketAddr, String> {
     upcase::net::resolve(addr).map_err(|e| format!("cannot use address {addr}: {e}"))
 }
 
-fn main() -> ExitCode {
+/// The program: flags, then the flood or report; the exit status.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Compare(args)) => run_compare(args),
@@ -182,7 +184,7 @@ fn main() -> ExitCode {
 fn server_binary(given: Option<PathBuf>) -> Result<PathBuf, ExitCode> {
     match given {
         Some(path) => Ok(path),
-        None => match upcase_flood::server_process::server_beside_this_program() {
+        None => match crate::server_process::server_beside_this_program() {
             Ok(path) => Ok(path),
             Err(error) => {
                 eprintln!("upcase-flood: cannot find upcase-server: {error}; give --server PATH");
@@ -272,7 +274,7 @@ fn run_flood(args: &FloodArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = match upcase_flood::flood::run(options) {
+    let report = match crate::flood::run(options) {
         Ok(report) => report,
         Err(error) => {
             eprintln!("upcase-flood: {error}");
