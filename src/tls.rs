@@ -1,7 +1,8 @@
 //! TLS's certificate and key: read from PEM files and checked before the
 //! server serves anything, so that a bad file is one clear line at start-up
 //! (and, on a reload, a reason to keep the old pair) instead of a handshake
-//! failure every client sees.
+//! failure every client sees. And the clients' side (`upcase-client --tls`,
+//! `upcase-flood --tls`): whom they trust, decided in one place.
 //!
 //! The cryptography is rustls with its `ring` provider: `ring` builds with
 //! only a C compiler, which is all this project's machines have (rustls's
@@ -40,6 +41,57 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
                 key.display()
             )
         })
+}
+
+/// The rustls client settings: trusting the CA certificates in `ca` (PEM)
+/// or, without it, the system's roots. Fails with one line when `ca`
+/// cannot be read or holds no certificate, or the system has no root.
+pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(ca) => {
+            let certs = CertificateDer::pem_file_iter(ca)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("cannot read the CA certificates {}: {e}", ca.display()))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!("no usable CA certificate in {}", ca.display()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(
+                    "no trusted root certificate found on this system (name one with --ca FILE)"
+                        .into(),
+                );
+            }
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The name a server's certificate must carry, from `--server-name` or
+/// else the host part of `addr` (`host:port`, `[v6]:port`).
+pub fn server_name(
+    explicit: Option<&str>,
+    addr: &str,
+) -> Result<rustls::pki_types::ServerName<'static>, String> {
+    let host = match explicit {
+        Some(name) => name,
+        None => {
+            let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+            host.trim_start_matches('[').trim_end_matches(']')
+        }
+    };
+    rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|_| format!("{host:?} is not a name or address a certificate can carry"))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! `upcase-client`'s command line: reads lines from stdin, prints the
 //! server's replies (the client itself is [`crate::client`]).
 
-use crate::client::{self, TcpOptions};
+use crate::client::{self, TcpOptions, TlsClient};
 use clap::Parser;
 use std::io::{self, IsTerminal};
 use std::net::ToSocketAddrs;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,6 +35,18 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = client::DEFAULT_MAX_REPLY,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1 << 40))]
     max_reply: usize,
+    /// TCP over TLS: the server's certificate must be trusted (the
+    /// system's roots, or --ca) and carry the server's name.
+    #[arg(long, conflicts_with = "udp")]
+    tls: bool,
+    /// TLS: trust the CA certificates in this PEM file instead of the
+    /// system's roots.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Option<PathBuf>,
+    /// TLS: the name the server's certificate must carry (default: the
+    /// host part of ADDR).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    server_name: Option<String>,
     /// The server's address (a name tries every address it resolves to).
     #[arg(value_name = "ADDR", default_value = "127.0.0.1:7878")]
     addr: String,
@@ -60,6 +73,27 @@ pub fn main() -> ExitCode {
         eprintln!("upcase-client: {} resolves to no address", args.addr);
         return ExitCode::from(2);
     }
+    let tls = if args.tls {
+        let name = match crate::tls::server_name(args.server_name.as_deref(), &args.addr) {
+            Ok(name) => name,
+            Err(error) => {
+                eprintln!("upcase-client: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        match crate::tls::client_config(args.ca.as_deref()) {
+            Ok(config) => Some(TlsClient {
+                config,
+                server_name: name,
+            }),
+            Err(error) => {
+                eprintln!("upcase-client: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
+    };
     let interactive = io::stdin().is_terminal();
     install_interrupt_handler();
     let input = io::BufReader::new(io::stdin());
@@ -74,6 +108,7 @@ pub fn main() -> ExitCode {
             timeout: Duration::from_secs_f64(args.timeout),
             reconnect: args.reconnect,
             max_reply: args.max_reply,
+            tls,
         };
         client::run_tcp(&addrs, input, output, &options)
     };

@@ -8,12 +8,14 @@
 //!   `--reconnect`, which resends exactly the lines left unanswered;
 //! - `replies`: what counts as a whole reply, what is printed, what a
 //!   connection's end means (strict: a cut reply is never shown);
+//! - [`link`]: the connection under both threads, plain or TLS;
 //! - [`backoff`]: when to try to reconnect and when to give up (shared with
 //!   `upcase-flood --reconnect`);
 //! - [`udp`]: one datagram per line, retried a few times on silence (or an
 //!   empty reply to a non-empty line).
 
 pub mod backoff;
+pub mod link;
 mod replies;
 pub mod tcp;
 pub mod udp;
@@ -22,6 +24,7 @@ use std::fmt;
 use std::io::{self, ErrorKind};
 
 pub use backoff::Backoff;
+pub use link::TlsClient;
 pub use tcp::{run_tcp, TcpOptions, DEFAULT_MAX_REPLY};
 pub use udp::{run_udp, UDP_ATTEMPTS, UDP_RETRY_AFTER};
 

@@ -20,13 +20,14 @@
 //! - When the replies end (or stdout closes), the reader returns at once:
 //!   it never waits for stdin's end or for a writer blocked on the server.
 
+use super::link::{Link, TLS_FAILURE};
 use super::tcp::{connect, lock, Shared, TcpOptions};
 use super::{explain, Backoff, ClientError, PROMPT};
 use crate::codec::TOO_MANY_FROM_ADDRESS_REPLY;
 use crate::codec::{self, IDLE_TIMEOUT_REPLY, TOO_MANY_CONNECTIONS_REPLY};
 use crossbeam_channel::Sender;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr};
 use std::thread;
 use std::time::Instant;
 
@@ -45,7 +46,7 @@ pub(super) struct ReplyReader<W> {
     pub(super) options: TcpOptions,
     pub(super) shared: Shared,
     /// Hands the writer each new connection.
-    pub(super) reconnected: Sender<TcpStream>,
+    pub(super) reconnected: Sender<Link>,
     pub(super) output: W,
     pub(super) backoff: Backoff,
 }
@@ -60,12 +61,12 @@ enum Ended {
 }
 
 impl<W: Write> ReplyReader<W> {
-    pub(super) fn run(&mut self, mut stream: TcpStream) -> Result<(), ClientError> {
+    pub(super) fn run(&mut self, mut stream: Link) -> Result<(), ClientError> {
         if self.options.interactive {
             self.prompt()?;
         }
         loop {
-            match self.read_replies(&stream)? {
+            match self.read_replies(&mut stream)? {
                 Ended::Complete(last) => return self.finish(&last),
                 Ended::Cut(error) if !self.options.reconnect => return Err(error),
                 Ended::Cut(error) => stream = self.reconnect(error)?,
@@ -75,7 +76,7 @@ impl<W: Write> ReplyReader<W> {
 
     /// Connects again with back-off until it works or the outage has
     /// lasted its limit, and hands the writer the new connection.
-    fn reconnect(&mut self, why: ClientError) -> Result<TcpStream, ClientError> {
+    fn reconnect(&mut self, why: ClientError) -> Result<Link, ClientError> {
         if !self.backoff.in_outage() {
             // One line per outage, however many tries it takes.
             let unanswered = lock(&self.shared).lines.len();
@@ -88,17 +89,21 @@ impl<W: Write> ReplyReader<W> {
         let mut last = why;
         while let Some(delay) = self.backoff.next_delay() {
             thread::sleep(delay);
-            match connect(&self.addrs) {
+            match connect(&self.addrs, &self.options) {
                 Ok(fresh) => {
                     let writer = fresh
                         .try_clone()
-                        .map_err(|e| explain(&self.name, "tcp", &e))?;
+                        .map_err(|e| explain(&self.name, self.transport(), &e))?;
                     self.reconnected
                         .send(writer)
                         .map_err(|_| ClientError("the sending thread ended".into()))?;
                     return Ok(fresh);
                 }
-                Err(e) => last = explain(&self.name, "tcp", &e),
+                // The same certificate would come back: no use retrying.
+                Err(e) if e.kind() == TLS_FAILURE => {
+                    return Err(explain(&self.name, self.transport(), &e))
+                }
+                Err(e) => last = explain(&self.name, self.transport(), &e),
             }
         }
         Err(ClientError(format!(
@@ -117,7 +122,7 @@ impl<W: Write> ReplyReader<W> {
     }
 
     /// Reads replies from one connection until it ends.
-    fn read_replies(&mut self, mut stream: &TcpStream) -> Result<Ended, ClientError> {
+    fn read_replies(&mut self, stream: &mut Link) -> Result<Ended, ClientError> {
         let mut buf = vec![0u8; 64 * 1024];
         // The reply being received: everything after the last newline.
         let mut pending = Vec::new();
@@ -135,7 +140,7 @@ impl<W: Write> ReplyReader<W> {
                         self.backoff.reset();
                         last_progress = Instant::now();
                     } else if last_progress.elapsed() >= self.options.timeout {
-                        let _ = stream.shutdown(Shutdown::Both);
+                        let _ = stream.socket().shutdown(Shutdown::Both);
                         return Err(ClientError(format!(
                             "no reply from {} within {} s (--timeout)",
                             self.name,
@@ -144,7 +149,10 @@ impl<W: Write> ReplyReader<W> {
                     }
                     continue;
                 }
-                Err(e) => return Ok(Ended::Cut(explain(&self.name, "tcp", &e))),
+                Err(e) if e.kind() == TLS_FAILURE => {
+                    return Err(explain(&self.name, self.transport(), &e))
+                }
+                Err(e) => return Ok(Ended::Cut(explain(&self.name, self.transport(), &e))),
             };
             last_progress = Instant::now();
             if let Some(ended) = self.take_replies(&buf[..received], &mut pending)? {
@@ -220,6 +228,14 @@ impl<W: Write> ReplyReader<W> {
         // replies, where the reader of the output looks for it.
         self.write(line)?;
         Err(error)
+    }
+
+    fn transport(&self) -> &'static str {
+        if self.options.tls.is_some() {
+            "tls"
+        } else {
+            "tcp"
+        }
     }
 
     fn too_long(&self) -> ClientError {

@@ -23,13 +23,14 @@
 //! - What is printed is whole replies only (`replies.rs` decides
 //!   what is whole): a reply cut by the connection's end is never shown.
 
+use super::link::{Link, TlsClient};
 use super::replies::ReplyReader;
 use super::{explain, Backoff, ClientError};
 use crate::codec::{DEFAULT_MAX_LINE, MAX_GROWTH};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct TcpOptions {
     pub reconnect: bool,
     /// The most bytes one reply may hold, its newline included.
     pub max_reply: usize,
+    /// Speak TLS (`--tls`): whom to trust and the name to check.
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for TcpOptions {
@@ -54,6 +57,7 @@ impl Default for TcpOptions {
             timeout: DEFAULT_TIMEOUT,
             reconnect: false,
             max_reply: DEFAULT_MAX_REPLY,
+            tls: None,
         }
     }
 }
@@ -79,7 +83,7 @@ enum Outgoing {
 
 /// What the writer does next.
 enum Next {
-    Fresh(TcpStream),
+    Fresh(Link),
     Input(Outgoing),
     SessionOver,
 }
@@ -106,13 +110,16 @@ pub fn run_tcp(
     options: &TcpOptions,
 ) -> Result<(), ClientError> {
     let name = addrs.first().map_or_else(String::new, ToString::to_string);
-    let stream = connect(addrs).map_err(|e| explain(&name, "tcp", &e))?;
+    let transport = if options.tls.is_some() { "tls" } else { "tcp" };
+    let stream = connect(addrs, options).map_err(|e| explain(&name, transport, &e))?;
     let shared = Shared::default();
     let (lines, to_writer) = crossbeam_channel::bounded(QUEUED_LINES);
     let (reconnected, fresh_streams) = crossbeam_channel::unbounded();
     spawn_stdin_reader(input, lines);
     spawn_writer(
-        stream.try_clone().map_err(|e| explain(&name, "tcp", &e))?,
+        stream
+            .try_clone()
+            .map_err(|e| explain(&name, transport, &e))?,
         to_writer,
         fresh_streams,
         &shared,
@@ -129,11 +136,12 @@ pub fn run_tcp(
     .run(stream)
 }
 
-pub(super) fn connect(addrs: &[SocketAddr]) -> io::Result<TcpStream> {
+/// Connects, and over TLS finishes the handshake (within `--timeout`).
+pub(super) fn connect(addrs: &[SocketAddr], options: &TcpOptions) -> io::Result<Link> {
     let stream = TcpStream::connect(addrs)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(TICK))?;
-    Ok(stream)
+    Link::open(stream, options.tls.as_ref(), options.timeout)
 }
 
 fn spawn_stdin_reader(mut input: impl BufRead + Send + 'static, lines: Sender<Outgoing>) {
@@ -156,9 +164,9 @@ fn spawn_stdin_reader(mut input: impl BufRead + Send + 'static, lines: Sender<Ou
 /// Sends each line from stdin, and on a reconnection (a fresh stream from
 /// the reply reader) resends every unanswered line first.
 fn spawn_writer(
-    mut stream: TcpStream,
+    mut stream: Link,
     lines: Receiver<Outgoing>,
-    fresh_streams: Receiver<TcpStream>,
+    fresh_streams: Receiver<Link>,
     shared: &Shared,
 ) {
     let shared = Arc::clone(shared);
@@ -186,7 +194,7 @@ fn spawn_writer(
                         }
                     }
                     if ended {
-                        let _ = stream.shutdown(Shutdown::Write);
+                        stream.finish_sending();
                     }
                 }
                 Next::Input(Outgoing::Line(line)) => {
@@ -198,7 +206,7 @@ fn spawn_writer(
                 Next::Input(Outgoing::EndOfInput) => {
                     lock(&shared).input_done = true;
                     ended = true;
-                    let _ = stream.shutdown(Shutdown::Write);
+                    stream.finish_sending();
                 }
             }
         }
