@@ -5,31 +5,37 @@
 
 mod common;
 
+use common::netns::Namespace;
 use common::*;
+use socket2::{Domain, Protocol, Socket, Type};
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 /// Starts the server with `args` under an address-space limit of `bytes`.
 fn start_under_address_space_limit(bytes: u64, args: &[&str]) -> Server {
     raise_fd_limit();
-    Server::start_with(args, |command| {
-        // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
-        unsafe {
-            command.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: bytes,
-                    rlim_max: bytes,
-                };
-                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    })
+    Server::start_with(args, |command| limit_address_space(command, bytes))
+}
+
+/// Makes `command` start with `RLIMIT_AS` at `bytes` (as `prlimit --as`).
+fn limit_address_space(command: &mut Command, bytes: u64) {
+    // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// A fresh client is served: it connects (again, while refused) until its
@@ -101,34 +107,73 @@ fn thread_per_connection_under_an_address_space_limit_refuses_instead_of_abortin
 
 #[test]
 fn pool_under_an_address_space_limit_bounds_unread_replies_instead_of_aborting() {
-    let mut server = start_under_address_space_limit(128 << 20, &["--model", "pool", "--no-udp"]);
-    assert!(server.wait_for_log("memory budget"), "{}", server.stderr());
+    // In a namespace of its own whose TCP buffers are small, so that the
+    // replies the clients do not read stay in the server: on the host's
+    // loopback the kernel's buffers (hundreds of KiB a connection) take
+    // them all, and the server is never pressed.
+    let netns = Namespace::create("memory");
+    netns.sysctl("net.ipv4.tcp_wmem", "4096 4096 4096");
+    netns.sysctl("net.ipv4.tcp_rmem", "4096 65536 65536");
+    netns.enter();
+    raise_fd_limit();
+    let mut server = Server::start_with(&["--model", "pool", "--no-udp"], |command| {
+        netns.put(command);
+        limit_address_space(command, 128 << 20);
+    });
     // 1,000 clients that never read, sending text that grows 3x when
-    // uppercased: the old server aborted ("memory allocation of 138513
-    // bytes failed") holding their replies.
+    // uppercased: the old server aborted ("memory allocation of 188045
+    // bytes failed") holding their replies, ~190 KiB each.
     let line = format!("{}\n", "\u{390}".repeat(500));
     let chunk = line.repeat(64);
     let mut clients = Vec::new();
     for _ in 0..1000 {
-        let Ok(client) = TcpStream::connect(server.tcp) else {
+        let Ok(client) = connect_with_small_receive_buffer(server.tcp) else {
             continue;
         };
         client.set_nonblocking(true).unwrap();
-        // At most 256 KiB each, until the kernel's buffers are full.
-        let mut writer = &client;
-        let mut written = 0;
-        while written < 256 * 1024 {
-            match writer.write(chunk.as_bytes()) {
-                Ok(n) => written += n,
-                Err(_) => break,
+        clients.push((client, 0usize));
+    }
+    // Each sends at most 256 KiB, in rounds until the server takes no
+    // more from any of them (it stopped reading them all), bounded by
+    // PATIENCE.
+    let deadline = Instant::now() + PATIENCE;
+    let mut quiet_rounds = 0;
+    while quiet_rounds < 3 && Instant::now() < deadline {
+        let mut taken = 0;
+        for (client, written) in &mut clients {
+            let mut writer = &*client;
+            while *written < 256 * 1024 {
+                match writer.write(chunk.as_bytes()) {
+                    Ok(n) => {
+                        *written += n;
+                        taken += n;
+                    }
+                    Err(_) => break,
+                }
             }
         }
-        clients.push(client);
+        assert!(server.is_running(), "the server died: {}", tail(&server));
+        quiet_rounds = if taken == 0 { quiet_rounds + 1 } else { 0 };
+        thread::sleep(Duration::from_millis(200));
     }
+    let sent: usize = clients.iter().map(|(_, written)| written).sum();
+    assert!(
+        sent > 64 << 20,
+        "the clients sent only {sent} bytes: the server was never pressed"
+    );
     assert!(server.is_running(), "{}", tail(&server));
     a_fresh_client_is_served(&mut server);
     assert!(server.is_running(), "{}", tail(&server));
     drop(clients);
     let (status, log) = server.stop_with(libc::SIGTERM);
     assert!(status.success(), "{log}");
+}
+
+/// A client whose receive buffer is 4 KiB, set before connecting (the
+/// window is agreed at the handshake).
+fn connect_with_small_receive_buffer(server: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_recv_buffer_size(4096)?;
+    socket.connect(&server.into())?;
+    Ok(socket.into())
 }

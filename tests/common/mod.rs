@@ -8,6 +8,7 @@
 
 pub mod fake;
 pub mod in_process;
+pub mod netns;
 #[allow(unused_imports)] // not every test file runs a server in-process
 pub use in_process::InProcess;
 
