@@ -91,8 +91,9 @@ pub fn bind_udp(address: &str, reuse_port: bool) -> Result<UdpSocket, SetupError
 /// Sockets handed over by systemd's socket activation (`LISTEN_FDS`).
 #[derive(Debug, Default)]
 pub struct InheritedSockets {
-    /// The first inherited TCP listener.
-    pub tcp: Option<TcpListener>,
+    /// Every inherited TCP listener (IPv4 and IPv6 from one `.socket`
+    /// unit, say), in the order passed.
+    pub tcp: Vec<TcpListener>,
     /// The first inherited UDP socket.
     pub udp: Option<UdpSocket>,
     /// Usable sockets passed beyond the first of each kind, described for
@@ -105,7 +106,7 @@ const EXPECTED: &str = "expected a listening TCP socket (ListenStream= with Acce
                         and optionally a UDP socket (ListenDatagram=)";
 
 /// Takes the sockets passed with `LISTEN_FDS` (and `LISTEN_PID`), if any:
-/// the first TCP listener and the first UDP socket, whatever their order.
+/// every TCP listener and the first UDP socket, whatever their order.
 ///
 /// Every descriptor is checked for what it is before it is used, so a unit
 /// that passes the wrong thing (`Accept=yes` hands over a *connected*
@@ -118,7 +119,6 @@ pub fn inherited_sockets() -> Result<InheritedSockets, SetupError> {
     let mut passed = listenfd::ListenFd::from_env();
     let mut sockets = InheritedSockets::default();
     let mut seen = Vec::new();
-    let mut extra_tcp = Vec::new();
     for index in 0..passed.len() {
         let Ok(Some(fd)) = passed.take_raw_fd(index) else {
             continue;
@@ -140,42 +140,17 @@ pub fn inherited_sockets() -> Result<InheritedSockets, SetupError> {
         // SAFETY: LISTEN_FDS hands this process ownership of `fd`, and
         // `take_raw_fd` gives each index out once.
         match kind {
-            Passed::TcpListener(_) if sockets.tcp.is_none() => {
-                sockets.tcp = Some(unsafe { TcpListener::from_raw_fd(fd) });
+            Passed::TcpListener(_) => {
+                sockets.tcp.push(unsafe { TcpListener::from_raw_fd(fd) });
             }
             Passed::Udp(_) if sockets.udp.is_none() => {
                 sockets.udp = Some(unsafe { UdpSocket::from_raw_fd(fd) });
-            }
-            Passed::TcpListener(local) => {
-                extra_tcp.push(local.map_or_else(|| "?".into(), |a| a.to_string()));
             }
             _ => sockets.unused.push(format!("fd {fd} ({description})")),
         }
         seen.push(format!("fd {fd} ({description})"));
     }
-    if !extra_tcp.is_empty() {
-        // One listener is served: a unit with several ListenStream= lines
-        // (IPv4 and IPv6, say) is refused rather than leaving the other's
-        // clients queued forever.
-        let first = sockets
-            .tcp
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
-            .map_or_else(|| "?".into(), |a| a.to_string());
-        let addresses: Vec<String> = std::iter::once(first).chain(extra_tcp).collect();
-        return Err(SetupError {
-            action: "cannot use the sockets passed in LISTEN_FDS".into(),
-            cause: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{} TCP listeners passed ({}); this server serves one: give the unit a single ListenStream=",
-                    addresses.len(),
-                    addresses.join(", ")
-                ),
-            ),
-        });
-    }
-    if sockets.tcp.is_none() && !seen.is_empty() {
+    if sockets.tcp.is_empty() && !seen.is_empty() {
         return Err(SetupError {
             action: "cannot use the sockets passed in LISTEN_FDS".into(),
             cause: io::Error::new(

@@ -20,6 +20,7 @@ use crate::context::Context;
 use crate::models;
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Summary;
+use crate::tcp::Listener;
 use crate::udp::UdpService;
 use std::io;
 use std::net::{TcpListener, UdpSocket};
@@ -39,14 +40,14 @@ pub fn run(
     config: ServerConfig,
     shutdown: ShutdownSignal,
 ) -> io::Result<Summary> {
-    run_with_admin(tcp, udp, None, config, shutdown)
+    run_with_admin(vec![Listener::plain(tcp)], udp, None, config, shutdown)
 }
 
-/// [`run`], also serving the admin endpoint (`/metrics`, `/stats.json`,
-/// `/healthz`, `/`) on `admin`, to the callers its [`admin::Access`]
-/// allows, until the drain is over.
+/// [`run`] on every listener in `tcp` (plain or TLS), also serving the
+/// admin endpoint (`/metrics`, `/stats.json`, `/healthz`, `/`) on `admin`,
+/// to the callers its [`admin::Access`] allows, until the drain is over.
 pub fn run_with_admin(
-    tcp: TcpListener,
+    tcp: Vec<Listener>,
     udp: Option<UdpSocket>,
     admin: Option<(TcpListener, admin::Access)>,
     config: ServerConfig,

@@ -108,21 +108,38 @@ fn start_activated(fd: std::os::fd::RawFd) -> (std::process::Child, String) {
 
 /// The server command with `fd` passed as fd 3 the way systemd passes it.
 fn activated_command(fd: std::os::fd::RawFd, args: &[&str]) -> Command {
+    activated_command_with(&[fd], args)
+}
+
+/// The server command with `fds` passed as fds 3, 4, ... the way systemd
+/// passes them.
+fn activated_command_with(fds: &[std::os::fd::RawFd], args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_upcase-server"));
     command
         .args(["--tcp", "127.0.0.1:1"])
         .args(args)
-        .env("LISTEN_FDS", "1")
+        .env("LISTEN_FDS", fds.len().to_string())
         .stdout(Stdio::piped());
-    // SAFETY: dup2, fcntl, getpid and setenv before exec, in the child
-    // only, which is single-threaded after fork.
+    let fds = fds.to_vec();
+    // SAFETY: dup, dup2, fcntl, getpid and setenv before exec, in the
+    // child only, which is single-threaded after fork.
     unsafe {
         command.pre_exec(move || {
-            if fd == 3 {
-                // dup2 onto itself would keep close-on-exec set.
-                libc::fcntl(3, libc::F_SETFD, 0);
-            } else if libc::dup2(fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
+            // First out of the way (a passed fd may already be 3 or 4),
+            // then into place; dup2 clears close-on-exec.
+            let mut moved = Vec::with_capacity(fds.len());
+            for &fd in &fds {
+                let high = libc::fcntl(fd, libc::F_DUPFD, 64);
+                if high < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                moved.push(high);
+            }
+            for (index, &high) in moved.iter().enumerate() {
+                if libc::dup2(high, 3 + index as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::close(high);
             }
             let pid = std::ffi::CString::new(libc::getpid().to_string()).unwrap_or_default();
             libc::setenv(c"LISTEN_PID".as_ptr(), pid.as_ptr(), 1);
@@ -217,6 +234,41 @@ fn an_inherited_socket_that_cannot_be_served_is_refused_naming_what_it_is() {
         stderr.contains("fd 3 is a unix-domain stream socket (listening)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn every_inherited_stream_socket_is_served() {
+    // What a `.socket` unit with ListenStream=127.0.0.1:P and
+    // ListenStream=[::1]:P passes: two listeners, both to be served, in
+    // every model (the blocking ones then poll both).
+    for model in FOR_EVERY_MODEL {
+        let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = TcpListener::bind("[::1]:0").unwrap();
+        let addresses = [v4.local_addr().unwrap(), v6.local_addr().unwrap()];
+        let fds = [v4.as_raw_fd(), v6.as_raw_fd()];
+        let mut server = activated_command_with(&fds, &["--no-udp", "--model", model])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(server.stdout.take().unwrap());
+        for address in addresses {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            assert_eq!(
+                line.trim(),
+                format!("tcp listening on {address}"),
+                "{model}"
+            );
+        }
+        drop((v4, v6));
+        for address in addresses {
+            let mut client = std::net::TcpStream::connect(address).unwrap();
+            client.set_read_timeout(Some(PATIENCE)).unwrap();
+            round_trip(&mut client, b"both families\n", b"BOTH FAMILIES\n");
+        }
+        send_signal(server.id(), libc::SIGTERM);
+        assert!(server.wait().unwrap().success(), "{model}");
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ use crate::log_sink::{LogFlusher, LogFormat, LogSink, Now};
 use crate::memory::MemoryLimit;
 use crate::net;
 use crate::shutdown::ShutdownSignal;
+use crate::tcp::Listener;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -257,7 +258,9 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     };
     let shutdown = ShutdownSignal::new();
     install_signal_handlers(&shutdown)?;
-    announce("tcp", tcp.local_addr())?;
+    for listener in &tcp {
+        announce("tcp", listener.local_addr())?;
+    }
     if let Some(udp) = &udp {
         announce("udp", udp.local_addr())?;
     }
@@ -285,7 +288,8 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     }
     log::info!("{}", startup_line(&config, args.reuse_port));
     notify_systemd(sd_notify::NotifyState::Ready);
-    let summary = crate::server::run_with_admin(tcp, udp, admin, config, shutdown)
+    let listeners = tcp.into_iter().map(Listener::plain).collect();
+    let summary = crate::server::run_with_admin(listeners, udp, admin, config, shutdown)
         .map_err(|e| format!("server failed: {e}"))?;
     log::info!("shutdown complete: {summary}");
     Ok(())
@@ -339,15 +343,17 @@ fn startup_line(config: &ServerConfig, reuse_port: bool) -> String {
 }
 
 /// The sockets systemd passed (LISTEN_FDS), else new ones bound as asked.
-fn open_sockets(args: &Args) -> Result<(TcpListener, Option<UdpSocket>), String> {
+fn open_sockets(args: &Args) -> Result<(Vec<TcpListener>, Option<UdpSocket>), String> {
     let inherited = net::inherited_sockets().map_err(|e| e.to_string())?;
-    if let Some(tcp) = inherited.tcp {
+    if !inherited.tcp.is_empty() {
         log::info!("using the sockets passed by the service manager (LISTEN_FDS)");
         for unused in &inherited.unused {
-            log::warn!("LISTEN_FDS: {unused} is not served (one TCP and one UDP socket are)");
+            log::warn!(
+                "LISTEN_FDS: {unused} is not served (every TCP listener and one UDP socket are)"
+            );
         }
         let udp = if args.no_udp { None } else { inherited.udp };
-        return Ok((tcp, udp));
+        return Ok((inherited.tcp, udp));
     }
     let backlog = args.backlog.unwrap_or_else(net::system_max_backlog);
     let tcp = net::listen_tcp(&args.tcp, backlog, args.reuse_port).map_err(|e| e.to_string())?;
@@ -356,7 +362,7 @@ fn open_sockets(args: &Args) -> Result<(TcpListener, Option<UdpSocket>), String>
     } else {
         Some(net::bind_udp(&args.udp, args.reuse_port).map_err(|e| e.to_string())?)
     };
-    Ok((tcp, udp))
+    Ok((vec![tcp], udp))
 }
 
 /// Prints the one stdout line per socket that scripts wait for. A stdout

@@ -34,11 +34,11 @@
 use crate::context::Context;
 use crate::registry::Connection;
 use crate::tcp::acceptor::{self, Accepted, Acceptor};
-use crate::tcp::parked::{Balance, Nothing, Parked, LISTENER};
+use crate::tcp::parked::{listener_index, listener_token, Balance, Nothing, Parked};
+use crate::tcp::Listener;
 use crate::thread_pool::panic_message;
 use mio::Events;
 use std::io;
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -51,15 +51,17 @@ pub const ACCEPTS_PER_WAKE: usize = 1;
 
 /// Serves with `--workers` event loops, each accepting for itself, until
 /// shutdown; returns once every loop has closed its last connection.
-pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let listener = Arc::new(listener);
+pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
+    for listener in &listeners {
+        listener.socket.set_nonblocking(true)?;
+    }
+    let listeners = Arc::new(listeners);
     let workers = ctx.config.workers.max(1);
     let balance = Arc::new(Balance::new(workers));
     let mut loops = Vec::with_capacity(workers);
     let mut started = Ok(());
     for id in 0..workers {
-        match EventLoop::start(id, Arc::clone(&listener), &ctx, &balance) {
+        match EventLoop::start(id, Arc::clone(&listeners), &ctx, &balance) {
             Ok(thread) => loops.push(thread),
             Err(error) => {
                 started = Err(io::Error::new(
@@ -81,13 +83,13 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     started
 }
 
-/// One loop: its parked connections, and the listener it accepts from.
+/// One loop: its parked connections, and the listeners it accepts from.
 struct EventLoop {
     parked: Parked,
-    /// The listening socket, shared by every loop.
-    listener: Arc<TcpListener>,
-    /// Whether the listener is on this loop's poller (not during shutdown,
-    /// nor while accepting is backing off).
+    /// The listening sockets, shared by every loop.
+    listeners: Arc<Vec<Listener>>,
+    /// Whether the listeners are on this loop's poller (not during
+    /// shutdown, nor while accepting is backing off).
     watching: bool,
     acceptor: Acceptor,
     /// Out of descriptors or memory: accept again at this time.
@@ -99,13 +101,13 @@ impl EventLoop {
     /// Creates the loop's poller and starts it on a thread of its own.
     fn start(
         id: usize,
-        listener: Arc<TcpListener>,
+        listeners: Arc<Vec<Listener>>,
         ctx: &Arc<Context>,
         balance: &Arc<Balance>,
     ) -> io::Result<JoinHandle<()>> {
         let mut event_loop = EventLoop {
             parked: Parked::new(id, format!("event loop {id}"), ctx, balance)?,
-            listener,
+            listeners,
             watching: false,
             acceptor: Acceptor::new(),
             accept_again_at: None,
@@ -118,15 +120,28 @@ impl EventLoop {
     }
 
     fn watch_listener(&mut self) -> io::Result<()> {
-        let fd = self.listener.as_raw_fd();
-        self.parked.poller().watch_listener(fd, LISTENER)?;
+        for (index, listener) in self.listeners.iter().enumerate() {
+            let fd = listener.socket.as_raw_fd();
+            if let Err(error) = self
+                .parked
+                .poller()
+                .watch_listener(fd, listener_token(index))
+            {
+                // Those already watched are forgotten: all or none.
+                self.watching = true;
+                self.forget_listener();
+                return Err(error);
+            }
+        }
         self.watching = true;
         Ok(())
     }
 
     fn forget_listener(&mut self) {
         if std::mem::take(&mut self.watching) {
-            self.parked.poller().forget(self.listener.as_raw_fd());
+            for listener in self.listeners.iter() {
+                self.parked.poller().forget(listener.socket.as_raw_fd());
+            }
         }
     }
 
@@ -170,8 +185,11 @@ impl EventLoop {
             #[cfg(test)]
             tests::maybe_panic();
             for event in events.iter() {
-                if !self.parked.ready(event) && event.token() == LISTENER {
-                    self.accept();
+                if self.parked.ready(event) {
+                    continue;
+                }
+                if let Some(index) = listener_index(event.token(), self.listeners.len()) {
+                    self.accept(index);
                 }
             }
             self.parked.finish_turn();
@@ -211,14 +229,14 @@ impl EventLoop {
     /// Accepts up to [`ACCEPTS_PER_WAKE`] connections and parks each on
     /// this loop's poller; out of descriptors, stops watching the listener
     /// (it stays readable, and would wake the loop at once) for a back-off.
-    fn accept(&mut self) {
+    fn accept(&mut self, index: usize) {
         if !self.watching {
             return;
         }
-        let (listener, ctx) = (Arc::clone(&self.listener), Arc::clone(&self.ctx));
+        let (listeners, ctx) = (Arc::clone(&self.listeners), Arc::clone(&self.ctx));
         let parked = &mut self.parked;
         let accepted = self.acceptor.accept_some(
-            &listener,
+            &listeners[index],
             &ctx,
             ACCEPTS_PER_WAKE,
             &mut |connection: Connection| parked.adopt(connection),

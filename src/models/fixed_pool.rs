@@ -17,18 +17,18 @@
 use crate::context::Context;
 use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::blocking;
+use crate::tcp::Listener;
 use crate::thread_pool::{current_worker, ThreadPool};
 use std::io;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 /// Serves with `--workers` threads, one connection each at a time.
-pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     let workers = ctx.config.workers;
     // The queue holds one waiting connection per worker; past that the
     // acceptor waits and the kernel's listen backlog holds the rest.
     let pool = ThreadPool::new(workers, workers, "worker")?;
-    acceptor::accept_loop(&listener, &ctx, Accepting::Blocking, |connection| {
+    acceptor::accept_loop(&listeners, &ctx, Accepting::Blocking, |connection| {
         let job_ctx = Arc::clone(&ctx);
         let id = connection.id();
         let job = move |_: &mut ()| {

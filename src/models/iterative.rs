@@ -12,14 +12,14 @@
 use crate::context::Context;
 use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::blocking;
+use crate::tcp::Listener;
 use crate::thread_pool::run_catching_panics;
 use std::io;
-use std::net::TcpListener;
 use std::sync::Arc;
 
 /// Serves one connection at a time on the calling thread.
-pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
-    acceptor::accept_loop(&listener, &ctx, Accepting::Blocking, |connection| {
+pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
+    acceptor::accept_loop(&listeners, &ctx, Accepting::Blocking, |connection| {
         ctx.activity.serving(0, Some(connection.id()));
         run_catching_panics("iterative server", || blocking::serve(connection, &ctx));
         ctx.activity.serving(0, None);

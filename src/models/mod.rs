@@ -1,5 +1,5 @@
 //! The five threading models: the same protocol, five ways of mapping
-//! connections onto threads. Each model's `run` takes the listener and the
+//! connections onto threads. Each model's `run` takes the listeners and the
 //! shared [`Context`], accepts until shutdown, and returns once every
 //! thread it started has been joined.
 //!
@@ -25,18 +25,18 @@ pub mod thread_per_connection;
 
 use crate::config::Model;
 use crate::context::Context;
+use crate::tcp::Listener;
 use std::io;
-use std::net::TcpListener;
 use std::sync::Arc;
 
-/// Serves TCP on `listener` with the configured model until shutdown.
-pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+/// Serves TCP on every listener with the configured model until shutdown.
+pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     match ctx.config.model {
-        Model::Pool => pool::run(listener, ctx),
-        Model::EventLoops => event_loops::run(listener, ctx),
-        Model::FixedPool => fixed_pool::run(listener, ctx),
-        Model::ThreadPerConnection => thread_per_connection::run(listener, ctx),
-        Model::Iterative => iterative::run(listener, ctx),
+        Model::Pool => pool::run(listeners, ctx),
+        Model::EventLoops => event_loops::run(listeners, ctx),
+        Model::FixedPool => fixed_pool::run(listeners, ctx),
+        Model::ThreadPerConnection => thread_per_connection::run(listeners, ctx),
+        Model::Iterative => iterative::run(listeners, ctx),
     }
 }
 

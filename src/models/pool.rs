@@ -31,12 +31,12 @@ use crate::context::Context;
 use crate::registry::Connection;
 use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::parked::{Balance, Elsewhere, Parked};
+use crate::tcp::Listener;
 use crate::thread_pool::{Job, ThreadPool, WorkerState};
 use crossbeam_channel::{Receiver, TryRecvError};
 use crossbeam_utils::CachePadded;
 use mio::Events;
 use std::io;
-use std::net::TcpListener;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -47,7 +47,7 @@ const QUEUE: usize = 1024;
 
 /// Serves with `--workers` workers until shutdown; returns once every
 /// worker has closed its last connection.
-pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     let workers = ctx.config.workers.max(1);
     let balance = Arc::new(Balance::new(workers));
     let mut parkings = Vec::with_capacity(workers);
@@ -76,7 +76,7 @@ pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
     // Polled, not blocking: a blocking accept is woken at shutdown by
     // shutting the listener down, which would also close the socket a
     // service manager keeps for the next instance (socket activation).
-    acceptor::accept_loop(&listener, &ctx, Accepting::Polled, |connection| {
+    acceptor::accept_loop(&listeners, &ctx, Accepting::Polled, |connection| {
         let job = move |parking: &mut Parking| parking.serve(connection);
         ctx.activity.queue(1);
         if pool.execute_unless_shutdown(job, &ctx.shutdown).is_err() {

@@ -13,9 +13,9 @@
 use crate::context::Context;
 use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::blocking;
+use crate::tcp::Listener;
 use crate::thread_pool::run_catching_panics;
 use std::io;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
@@ -24,9 +24,9 @@ use std::thread::{self, JoinHandle};
 pub const STACK_SIZE: usize = 256 * 1024;
 
 /// Serves each connection on a thread of its own.
-pub fn run(listener: TcpListener, ctx: Arc<Context>) -> io::Result<()> {
+pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let result = acceptor::accept_loop(&listener, &ctx, Accepting::Polled, |connection| {
+    let result = acceptor::accept_loop(&listeners, &ctx, Accepting::Polled, |connection| {
         join_finished(&mut threads);
         let peer = connection.to_string();
         let thread_ctx = Arc::clone(&ctx);

@@ -1,6 +1,6 @@
 //! The accept loop shared by every threading model.
 //!
-//! It owns the listening socket and decides who gets in: connections past
+//! It owns the listening sockets and decides who gets in: connections past
 //! `--max-connections` get `error: too many connections` and are closed at
 //! once; the rest are registered and handed to the model's `hand_over`
 //! (a channel send, a thread spawn, or for `iterative`, serving inline).
@@ -10,8 +10,8 @@
 //!   `accept()` sleeps in the kernel until a client arrives. Shutdown wakes
 //!   it by shutting the listening socket down, which makes a blocked
 //!   `accept` fail at once;
-//! - **polled** (`thread-per-connection`, `pool`): the listener is
-//!   non-blocking and waited on with a poller, which the shutdown signal
+//! - **polled** (`thread-per-connection`, `pool`, and any model given
+//!   several listeners): the listeners are non-blocking and waited on with a poller, which the shutdown signal
 //!   wakes.
 //!
 //! `event-loops` has no acceptor thread: every loop watches the listener
@@ -23,7 +23,7 @@
 //! short back-off: the listener stays readable while the queue holds
 //! clients, so retrying at once would spin.
 
-use super::drain;
+use super::{drain, Listener};
 use crate::codec::{TOO_MANY_CONNECTIONS_REPLY, TOO_MANY_FROM_ADDRESS_REPLY};
 use crate::context::Context;
 use crate::poller::Poller;
@@ -32,15 +32,13 @@ use crate::shutdown::lock;
 use crate::throttle::LogThrottle;
 use mio::{Events, Interest, Token};
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long to wait before accepting again after running out of resources.
 pub const BACKOFF: Duration = Duration::from_millis(100);
-
-const LISTENER: Token = Token(0);
 
 /// How the accept loop waits for the next client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +49,21 @@ pub enum Accepting {
     Polled,
 }
 
-/// Accepts connections until the shutdown trigger is pulled, passing each
-/// admitted one to `hand_over`.
+/// Accepts connections on every listener until the shutdown trigger is
+/// pulled, passing each admitted one to `hand_over`. Several listeners are
+/// always polled: one blocking `accept` cannot wait on two sockets.
 pub fn accept_loop(
-    listener: &TcpListener,
+    listeners: &[Listener],
     ctx: &Context,
     accepting: Accepting,
     mut hand_over: impl FnMut(Connection),
 ) -> io::Result<()> {
     let mut acceptor = Acceptor::new();
-    match accepting {
-        Accepting::Blocking => accept_blocking(listener, ctx, &mut acceptor, &mut hand_over),
-        Accepting::Polled => accept_polled(listener, ctx, &mut acceptor, &mut hand_over),
+    match (accepting, listeners) {
+        (Accepting::Blocking, [listener]) => {
+            accept_blocking(listener, ctx, &mut acceptor, &mut hand_over)
+        }
+        _ => accept_polled(listeners, ctx, &mut acceptor, &mut hand_over),
     }
 }
 
@@ -70,13 +71,13 @@ pub fn accept_loop(
 /// socket down to wake it (through a handle the shutdown hook holds only
 /// while this loop runs, so it never touches a socket we have let go).
 fn accept_blocking(
-    listener: &TcpListener,
+    listener: &Listener,
     ctx: &Context,
     acceptor: &mut Acceptor,
     hand_over: &mut impl FnMut(Connection),
 ) -> io::Result<()> {
-    listener.set_nonblocking(false)?;
-    let handle = Arc::new(Mutex::new(Some(listener.try_clone()?)));
+    listener.socket.set_nonblocking(false)?;
+    let handle = Arc::new(Mutex::new(Some(listener.socket.try_clone()?)));
     let for_hook = Arc::clone(&handle);
     ctx.shutdown.on_trigger(move || {
         if let Some(listener) = lock(&for_hook).take() {
@@ -91,36 +92,54 @@ fn accept_blocking(
     Ok(())
 }
 
-/// A non-blocking listener, waited on with a poller the shutdown wakes.
+/// Non-blocking listeners, waited on with a poller the shutdown wakes.
 fn accept_polled(
-    listener: &TcpListener,
+    listeners: &[Listener],
     ctx: &Context,
     acceptor: &mut Acceptor,
     hand_over: &mut impl FnMut(Connection),
 ) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
     let mut poller = Poller::woken_by(&ctx.shutdown)?;
-    let fd = listener.as_raw_fd();
-    poller.watch(fd, LISTENER, Interest::READABLE)?;
+    let mut watched = Vec::with_capacity(listeners.len());
+    let mut result = Ok(());
+    for (index, listener) in listeners.iter().enumerate() {
+        let fd = listener.socket.as_raw_fd();
+        let watch = listener
+            .socket
+            .set_nonblocking(true)
+            .and_then(|()| poller.watch(fd, Token(index), Interest::READABLE));
+        if let Err(error) = watch {
+            result = Err(error);
+            break;
+        }
+        watched.push(fd);
+    }
     let mut events = Events::with_capacity(8);
-    let result = loop {
-        // Accept first: the listener is edge-triggered, so connections
+    while result.is_ok() {
+        // Accept first: the listeners are edge-triggered, so connections
         // queued before the last wake-up must be taken without waiting.
-        if acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources {
+        // Every listener, even after one ran out of resources: the others
+        // are edge-triggered too.
+        let mut starved = false;
+        for listener in listeners {
+            starved |= acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources;
+        }
+        if starved {
             ctx.shutdown.sleep(BACKOFF);
             continue;
         }
         if ctx.shutdown.is_triggered() {
-            break Ok(());
+            break;
         }
         if let Err(error) = poller.poll(&mut events, None) {
-            if error.kind() == io::ErrorKind::Interrupted {
-                continue;
+            if error.kind() != io::ErrorKind::Interrupted {
+                result = Err(error);
             }
-            break Err(error);
         }
-    };
-    poller.forget(fd);
+    }
+    for fd in watched {
+        poller.forget(fd);
+    }
     result
 }
 
@@ -164,7 +183,7 @@ impl Acceptor {
     /// `hand_over`.
     pub fn accept_ready(
         &mut self,
-        listener: &TcpListener,
+        listener: &Listener,
         ctx: &Context,
         hand_over: &mut impl FnMut(Connection),
     ) -> Accepted {
@@ -177,14 +196,14 @@ impl Acceptor {
     /// budget is spent too.
     pub fn accept_some(
         &mut self,
-        listener: &TcpListener,
+        listener: &Listener,
         ctx: &Context,
         budget: usize,
         hand_over: &mut impl FnMut(Connection),
     ) -> Accepted {
         let mut taken = 0;
         while taken < budget && !ctx.shutdown.is_triggered() {
-            match listener.accept() {
+            match listener.socket.accept() {
                 Ok((stream, peer)) => {
                     taken += 1;
                     if std::mem::take(&mut self.starved) {

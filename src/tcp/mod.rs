@@ -12,6 +12,11 @@
 //!   the ready ones.
 //! - [`drain`]: the one way a connection is closed while its client may
 //!   still be sending: FIN after the last reply, never a reset.
+//!
+//! A server has one or more listening sockets ([`Listener`]): the
+//! `--tcp` one, every stream socket a service manager passes (IPv4 and
+//! IPv6 from one `.socket` unit), and `--tls`. Each is tagged with what it
+//! serves ([`Serves`]), so one accept loop serves them all.
 
 pub mod acceptor;
 pub mod blocking;
@@ -25,9 +30,34 @@ use crate::registry::Connection;
 use crate::throttle::LogThrottle;
 use session::Ending;
 use std::io;
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// A listening socket and what its connections are served.
+pub struct Listener {
+    /// The bound, listening socket.
+    pub socket: TcpListener,
+    /// Plain lines, or lines over TLS.
+    pub serves: Serves,
+}
+
+impl Listener {
+    /// A listener serving the line protocol in clear text.
+    pub fn plain(socket: TcpListener) -> Listener {
+        Listener {
+            socket,
+            serves: Serves::Plain,
+        }
+    }
+}
+
+/// What a listener's connections speak.
+#[derive(Clone)]
+pub enum Serves {
+    /// The line protocol, in clear text.
+    Plain,
+}
 
 /// The most bytes read in one `read` call (and so decoded in one go).
 pub const READ_CHUNK: usize = 64 * 1024;

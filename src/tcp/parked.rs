@@ -190,7 +190,7 @@ impl Parked {
     }
 
     /// The poller, to watch other sockets on (tokens below `usize::MAX - 1`
-    /// other than connection keys are the caller's to pick; see [`LISTENER`]).
+    /// other than connection keys are the caller's to pick; see [`listener_token`]).
     pub fn poller(&self) -> &Poller {
         &self.poller
     }
@@ -474,6 +474,15 @@ fn serve_turn(
     outcome
 }
 
-/// A token for a listening socket watched on the same poller as parked
-/// connections: no slab key reaches it, and it is not [`WAKE`].
-pub const LISTENER: Token = Token(usize::MAX - 1);
+/// The token for listening socket `index` watched on the same poller as
+/// parked connections: counted down from below [`WAKE`], where no slab key
+/// reaches.
+pub fn listener_token(index: usize) -> Token {
+    Token(usize::MAX - 1 - index)
+}
+
+/// Which of `count` listeners `token` is, if it is one ([`listener_token`]).
+pub fn listener_index(token: Token, count: usize) -> Option<usize> {
+    let index = (usize::MAX - 1).checked_sub(token.0)?;
+    (token != WAKE && index < count).then_some(index)
+}
