@@ -16,10 +16,13 @@
 //! The grace period is bounded by *time*, not bytes: a client that keeps
 //! sending forever is cut when it ends (and that is logged).
 //!
-//! At shutdown, the registry has shut every socket's read half, so a read
-//! returns end-of-file whenever nothing is queued, even while the client
-//! is still sending; that is why the client's FIN is read from the TCP
-//! state (`TCP_INFO`), not inferred from a read.
+//! Nothing ever shuts a socket's read half, not even at shutdown (Linux
+//! resets a connection that receives data after a read shutdown, see
+//! [`crate::server::run_with_admin`]): at shutdown the handlers just stop
+//! reading lines and close through this drain like any other ending. A
+//! read that returns end-of-file therefore means the client's FIN arrived;
+//! the TCP state (`TCP_INFO`) confirms it, and the send queue (`SIOCOUTQ`)
+//! says when every reply is acknowledged, which no read can tell.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
@@ -42,9 +45,9 @@ pub enum Drain {
     Done,
     /// Not yet: more input may come (wait until the socket is readable).
     AwaitingInput,
-    /// Not yet, and no readiness event will say when: the client has not
-    /// acknowledged every reply, or (after our read shutdown) has not sent
-    /// its FIN. Look again shortly.
+    /// Not yet, and no readiness event will say when: the client has
+    /// closed its side but not acknowledged every reply. Look again
+    /// shortly.
     Recheck,
 }
 

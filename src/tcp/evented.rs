@@ -104,8 +104,8 @@ pub struct EventedConnection {
     session: LineSession,
     outbox: Vec<u8>,
     phase: Phase,
-    /// The poller reported the client's end-of-input (or our own read
-    /// shutdown): reads must go on until they return end-of-file.
+    /// The poller reported the client's end-of-input (its FIN): reads must
+    /// go on until they return end-of-file.
     peer_closed: bool,
     /// The outbox and partial line's share of the memory budget.
     held: Held,

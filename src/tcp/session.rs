@@ -194,7 +194,8 @@ impl LineSession {
     }
 
     /// The read side ended. Outside shutdown, the unterminated last line is
-    /// answered as it is; at shutdown (our own read shutdown) it is dropped.
+    /// answered as it is; at shutdown (the handler stopped reading, the
+    /// client may still be sending it) it is dropped.
     pub fn on_end_of_input(&mut self, shutting_down: bool, out: &mut Vec<u8>) -> Next {
         if shutting_down {
             self.codec.discard_partial_line();
