@@ -1,11 +1,11 @@
 //! Adaptive busy-polling: look again for a few microseconds before sleeping.
 //!
 //! Why this exists: a thread that sleeps lets its CPU go idle, and waking
-//! an idle CPU is the slowest thing a ping-pong round trip does. On this
-//! kind of virtual machine it costs tens of microseconds (the hypervisor
-//! has to reschedule the virtual CPU), several times the work of answering
-//! a line. When the next request is only microseconds away, it is cheaper
-//! to keep looking for it than to sleep.
+//! an idle CPU (on a virtual machine, the hypervisor reschedules the
+//! virtual CPU) is the slowest thing a ping-pong round trip does, slower
+//! than answering the line (numbers: `docs/performance.md`, "Waking up is
+//! the expensive part"). When the next request is only microseconds away,
+//! it is cheaper to keep looking for it than to sleep.
 //!
 //! Looking costs CPU, so the window adapts the way Linux KVM's halt-polling
 //! does: it grows while waits are short enough for a look to have caught
@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// The longest a thread keeps looking before it sleeps, unless configured:
-/// about two cross-CPU wake-ups on this machine.
+/// about two cross-CPU wake-ups (`docs/performance.md`).
 pub const DEFAULT_MAX_WINDOW: Duration = Duration::from_micros(50);
 
 /// A yield that took longer than this gave the CPU to another thread (an

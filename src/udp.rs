@@ -8,8 +8,8 @@
 //! shutdown trigger wakes at once.
 //!
 //! One `recvfrom` and one `sendto` per datagram, on purpose: batching with
-//! `recvmmsg`/`sendmmsg` was measured (README, Performance) and, under a
-//! flood, its bursts of replies overflowed the clients' receive queues.
+//! `recvmmsg`/`sendmmsg` answered more datagrams but its bursts of replies
+//! overflowed the clients' receive queues (`docs/performance.md`, "UDP").
 //!
 //! A datagram's source address is only a claim, so a reply can be aimed at
 //! whoever the sender names. Three rules keep upcase from being a weapon:

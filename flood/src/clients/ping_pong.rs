@@ -2,11 +2,11 @@
 //! in flight on its own connection, and one thread drives a group of them
 //! from a readiness poller.
 //!
-//! Why not a thread per client: at 128 clients on one CPU the threads
-//! themselves were the bottleneck (one context switch per line, the client
-//! CPU at 100 %), so the latency tail measured the load generator's
-//! scheduler as much as the server. A poller answers whichever connection
-//! has its reply, in one system call for all of them. (`--reconnect` keeps
+//! Why not a thread per client: a thread costs a context switch per line,
+//! and with many clients those switches limit the load generator and put
+//! its own scheduler into the latency tail it reports (`docs/performance.md`,
+//! "Many clients"). A poller answers whichever connection has its reply,
+//! in one system call for all of them. (`--reconnect` keeps
 //! the simple thread-per-client loop in `tcp.rs`: it is about surviving a
 //! restart, not about speed.)
 

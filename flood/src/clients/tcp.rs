@@ -222,10 +222,9 @@ const LOOPBACK_SOURCES: u32 = 1024;
 ///
 /// Why: the client closes first, so each connection leaves a TIME_WAIT
 /// socket behind on the client's side; from one source address, tens of
-/// thousands of them crowd the ephemeral ports, and `perf` showed the
-/// client spending half its time in the kernel's port search
-/// (`__inet_hash_connect`), the same ~14k connections/s whatever the
-/// server. Many sources is also what real connection churn looks like.
+/// thousands of them crowd the ephemeral ports and the kernel's port
+/// search limits the client, whatever the server (`docs/performance.md`,
+/// "Churn"). Many sources is also what real connection churn looks like.
 fn source_for(addr: SocketAddr, client: usize, seq: u64) -> Option<SocketAddr> {
     let SocketAddr::V4(v4) = addr else {
         return None;
