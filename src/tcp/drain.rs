@@ -80,13 +80,22 @@ fn tcp_info(socket: &TcpStream) -> Option<libc::tcp_info> {
     }
 }
 
+/// The kernel's TCP states in which the peer may still send (Linux's
+/// `include/net/tcp_states.h`; libc does not export them).
+const TCP_ESTABLISHED: u8 = 1;
+const TCP_FIN_WAIT1: u8 = 4;
+const TCP_FIN_WAIT2: u8 = 5;
+
 /// Whether the peer has sent its FIN (or the connection is gone), from
-/// the kernel's TCP state.
+/// the kernel's TCP state: every state but the three in which it may
+/// still send means it has closed (or never will send again).
 pub fn peer_has_closed(socket: &TcpStream) -> bool {
-    // ESTABLISHED, FIN_WAIT1 and FIN_WAIT2 are the states in which the
-    // peer may still send; every other one means it has closed (or never
-    // will send again).
-    tcp_info(socket).is_none_or(|info| !matches!(info.tcpi_state, 1 | 4 | 5))
+    tcp_info(socket).is_none_or(|info| {
+        !matches!(
+            info.tcpi_state,
+            TCP_ESTABLISHED | TCP_FIN_WAIT1 | TCP_FIN_WAIT2
+        )
+    })
 }
 
 /// Whether the peer sent no data at all on `socket`, from the kernel's
