@@ -31,8 +31,9 @@ use crate::registry::{Connection, Refusal};
 use crate::shutdown::lock;
 use crate::throttle::LogThrottle;
 use mio::{Events, Interest, Token};
+use socket2::SockRef;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -81,8 +82,9 @@ fn accept_blocking(
     let for_hook = Arc::clone(&handle);
     ctx.shutdown.on_trigger(move || {
         if let Some(listener) = lock(&for_hook).take() {
-            // SAFETY: shutdown(2) on a descriptor this handle owns.
-            unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+            // Wakes the blocked accept() with an error; this cannot fail
+            // on a listening socket we still hold.
+            let _ = SockRef::from(&listener).shutdown(Shutdown::Both);
         }
     });
     while acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources {
