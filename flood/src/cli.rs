@@ -38,6 +38,40 @@ enum Command {
     /// Measure TCP and UDP under real packet loss between two network
     /// namespaces (needs root, `ip` and `nft`); writes lab.md and lab.svg.
     Lab(CompareArgs),
+    /// Benchmark upcase-server beside its peers (peers/: tokio, std
+    /// threads, the kernel's floor) and print Markdown tables
+    /// (scripts/bench.sh).
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Repetitions (every workload against every server in each).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
+    reps: usize,
+    /// Seconds per timed run.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    secs: f64,
+    /// Idle connections in the memory row.
+    #[arg(long, value_name = "N", default_value_t = 5000,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    idle: usize,
+    /// Comma-separated workload name prefixes (e.g. `pingpong,churn`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Do not pin the servers and the load to CPUs of their own.
+    #[arg(long)]
+    no_pin: bool,
+    /// A server to measure, `NAME=PATH [FLAGS]`; repeat for several
+    /// [default: tokio, floor, std from peers/, pool and event-loops
+    /// (upcase-server with its defaults, and --model event-loops), all
+    /// beside this program].
+    #[arg(long = "server", value_name = "NAME=COMMAND")]
+    servers: Vec<String>,
+    /// The command line to print in the table's preface.
+    #[arg(long, value_name = "TEXT", default_value = "upcase-flood bench")]
+    command: String,
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +210,7 @@ pub fn main() -> ExitCode {
         Some(Command::Compare(args)) => run_compare(args),
         Some(Command::Soak(args)) => run_soak(args),
         Some(Command::Lab(args)) => run_lab(args),
+        Some(Command::Bench(args)) => run_bench(args),
         None => run_flood(&cli.flood),
     }
 }
@@ -238,6 +273,102 @@ fn run_lab(args: CompareArgs) -> ExitCode {
         }
         Err(message) => {
             eprintln!("upcase-flood lab: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `NAME=PATH [FLAGS]` as a bench server.
+fn bench_server(given: &str) -> Result<crate::reports::bench::Server, String> {
+    let (name, command) = given
+        .split_once('=')
+        .ok_or_else(|| format!("--server {given}: give NAME=PATH [FLAGS]"))?;
+    let mut words = command.split_whitespace().map(str::to_string);
+    let binary = words
+        .next()
+        .ok_or_else(|| format!("--server {given}: no program"))?;
+    Ok(crate::reports::bench::Server {
+        name: name.to_string(),
+        binary: PathBuf::from(binary),
+        args: words.collect(),
+    })
+}
+
+/// The bench's default servers: the peers and upcase-server beside this program.
+fn default_bench_servers() -> Result<Vec<crate::reports::bench::Server>, String> {
+    let dir = beside_this_program()?;
+    let server = |name: &str, binary: &str, args: &[&str]| crate::reports::bench::Server {
+        name: name.to_string(),
+        binary: dir.join(binary),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    Ok(vec![
+        server("tokio", "tokio-upcase", &[]),
+        server("floor", "floor-epoll", &[]),
+        server("std", "std-threads", &[]),
+        server("pool", "upcase-server", &[]),
+        server("event-loops", "upcase-server", &["--model", "event-loops"]),
+    ])
+}
+
+fn beside_this_program() -> Result<PathBuf, String> {
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    me.parent()
+        .map(PathBuf::from)
+        .ok_or_else(|| "this program has no directory".to_string())
+}
+
+fn run_bench(args: BenchArgs) -> ExitCode {
+    if !(args.secs.is_finite() && args.secs > 0.0) {
+        eprintln!("upcase-flood bench: --secs must be a positive number");
+        return ExitCode::from(2);
+    }
+    let servers = if args.servers.is_empty() {
+        default_bench_servers()
+    } else {
+        args.servers.iter().map(|s| bench_server(s)).collect()
+    };
+    let servers = match servers {
+        Ok(servers) => servers,
+        Err(message) => {
+            eprintln!("upcase-flood bench: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(missing) = servers.iter().find(|s| !s.binary.is_file()) {
+        eprintln!(
+            "upcase-flood bench: no {} for {} (build it: cargo build --release --workspace)",
+            missing.binary.display(),
+            missing.name
+        );
+        return ExitCode::from(2);
+    }
+    let bulk_client = match beside_this_program() {
+        Ok(dir) => dir.join("bulk-client"),
+        Err(message) => {
+            eprintln!("upcase-flood bench: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = crate::reports::bench::BenchOptions {
+        servers,
+        reference: "tokio".to_string(),
+        floor: "floor".to_string(),
+        bulk_client,
+        reps: args.reps,
+        secs: args.secs,
+        idle: args.idle,
+        only: args.only,
+        pin: !args.no_pin,
+        command: args.command,
+    };
+    match crate::reports::bench::run(&options) {
+        Ok(tables) => {
+            print!("{tables}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("upcase-flood bench: {message}");
             ExitCode::FAILURE
         }
     }

@@ -13,7 +13,8 @@
 //! - [`flood`]: one run: probe, start the clients, merge their tallies;
 //! - [`report`]: the merged result, judged and printed (or JSON).
 //!
-//! The reports ([`reports`]): `compare` (every model and carrier side by
+//! The reports ([`reports`]): `bench` (upcase beside its peers and the
+//! kernel's floor), `compare` (every model and carrier side by
 //! side), `lab` (TCP and UDP under real packet loss), `soak` (every model
 //! under good and hostile traffic), with [`server_process`] starting the
 //! servers they measure.

@@ -1,11 +1,13 @@
 //! Starting `upcase-server` as a child process on free ports, for the
 //! reports and the flood's own tests: the `… listening on ADDR` lines are
 //! the ready signal, and the child is always stopped (SIGTERM, then kill)
-//! on drop.
+//! on drop. The bench starts its peers (`peers/`) the same way, optionally
+//! pinned to one CPU.
 
 use std::io::Read;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -58,7 +60,42 @@ impl ServerProcess {
         args: &[&str],
         level: Option<&str>,
     ) -> io::Result<ServerProcess> {
-        let mut child = Command::new(binary)
+        ServerProcess::spawn(binary, args, level, None)
+    }
+
+    /// [`ServerProcess::start`] with the server's threads kept on `cpu`
+    /// (`sched_setaffinity` in the child before it runs), or anywhere for
+    /// `None`.
+    pub fn start_on_cpu(
+        binary: &Path,
+        args: &[&str],
+        cpu: Option<usize>,
+    ) -> io::Result<ServerProcess> {
+        ServerProcess::spawn(binary, args, None, cpu)
+    }
+
+    fn spawn(
+        binary: &Path,
+        args: &[&str],
+        level: Option<&str>,
+        cpu: Option<usize>,
+    ) -> io::Result<ServerProcess> {
+        let mut command = Command::new(binary);
+        if let Some(cpu) = cpu {
+            let set = cpu_set(cpu)?;
+            // SAFETY: the closure runs between fork and exec and only makes
+            // one system call on a set built before the fork.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) == 0 {
+                        Ok(())
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                })
+            };
+        }
+        let mut child = command
             .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", level.unwrap_or("error"))
@@ -136,6 +173,44 @@ impl ServerProcess {
     pub fn rss_kib(&self) -> Option<u64> {
         ProcessStats::of(self.child.id()).map(|stats| stats.rss_kib)
     }
+}
+
+/// The CPU set holding only `cpu`.
+fn cpu_set(cpu: usize) -> io::Result<libc::cpu_set_t> {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        return Err(io::Error::other(format!("no CPU {cpu}")));
+    }
+    // SAFETY: cpu is inside the set, checked above.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    Ok(set)
+}
+
+/// Keeps the calling thread, and every thread it starts from now on, on
+/// `cpu`.
+pub fn pin_this_thread(cpu: usize) -> io::Result<()> {
+    let set = cpu_set(cpu)?;
+    // SAFETY: set is a valid cpu_set_t of the size given.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The CPUs this process may run on, lowest first.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a valid cpu_set_t of the size given.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..8 * std::mem::size_of::<libc::cpu_set_t>())
+        // SAFETY: every index is inside the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect()
 }
 
 impl Drop for ServerProcess {

@@ -3,7 +3,8 @@
 //! UDP datagrams, full-Unicode uppercase with invalid bytes passed through)
 //! and printing the same `tcp listening on …` / `udp listening on …` lines.
 //! They have no limits, timeouts or graceful shutdown: they exist to be
-//! measured against (`scripts/bench.sh`).
+//! measured against (`scripts/bench.sh`), and `floor-epoll` is not a server
+//! at all but an estimate of what the kernel alone costs.
 
 #![deny(rustdoc::broken_intra_doc_links)]
 

@@ -1,6 +1,8 @@
 //! The teaching reports built on the flood: each starts real servers
 //! ([`crate::server_process`]), floods them, and writes what it measured.
 //!
+//! - [`mod@bench`]: upcase-server beside its peers and the kernel's floor
+//!   (`scripts/bench.sh`);
 //! - [`compare`]: every threading model and carrier side by side
 //!   (`report.md`, `index.html`, SVG charts);
 //! - [`lab`]: TCP and UDP under real packet loss between two network
@@ -11,6 +13,7 @@
 //! - [`transports`]: what a line costs over each carrier (threads vs
 //!   sockets).
 
+pub mod bench;
 pub mod chart;
 pub mod compare;
 pub mod lab;
