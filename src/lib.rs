@@ -11,6 +11,7 @@
 //! | --- | --- |
 //! | [`codec`] | the protocol as pure functions: bytes in, uppercase bytes out |
 //! | [`thread_pool`] | the Book's `ThreadPool` / `Worker` / `Job`, bounded and panic-proof |
+//! | [`recover`] | one rule for panics: caught and logged, the thread and its locks carry on |
 //! | [`shutdown`] | the trigger passed into the server, so tests need no signals |
 //! | [`registry`] | every open connection: limits and shutdown reach them all |
 //! | [`tcp`] | the shared acceptor and the blocking and evented line handlers |
@@ -53,6 +54,7 @@ pub mod models;
 pub mod net;
 pub mod poller;
 pub mod process_stats;
+pub mod recover;
 pub mod registry;
 pub mod server;
 pub mod shutdown;

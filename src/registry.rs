@@ -19,7 +19,7 @@
 
 use crate::config::PerIpLimit;
 use crate::memory::{Held, MemoryBudget};
-use crate::shutdown::lock;
+use crate::recover::lock;
 use slab::Slab;
 use std::collections::HashMap;
 use std::fmt;

@@ -7,11 +7,13 @@
 //! - polling [`ShutdownSignal::is_triggered`] between units of work;
 //! - sleeping with [`ShutdownSignal::sleep`], which wakes early when triggered;
 //! - registering a wake-up with [`ShutdownSignal::on_trigger`] (a poller's
-//!   `notify`), for threads parked in a readiness poller.
+//!   `notify`), for threads parked in a readiness poller;
+//! - selecting on [`ShutdownSignal::channel`] beside a channel operation.
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender};
+use crate::recover::lock;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 type Wake = Box<dyn Fn() + Send + Sync>;
@@ -76,20 +78,11 @@ impl ShutdownSignal {
         while !self.sleep(Duration::from_secs(3600)) {}
     }
 
-    /// Sends `item` on a bounded channel, waiting while it is full, but gives
-    /// `item` back (as `Err`) if the trigger is pulled or the receivers are
-    /// gone first. Lets a producer block on a full queue without blocking
-    /// shutdown.
-    pub fn send_unless_triggered<T>(&self, sender: &Sender<T>, item: T) -> Result<(), T> {
-        let mut item = item;
-        loop {
-            match sender.send_timeout(item, Duration::from_millis(50)) {
-                Ok(()) => return Ok(()),
-                Err(SendTimeoutError::Timeout(returned)) if !self.is_triggered() => item = returned,
-                Err(SendTimeoutError::Timeout(returned))
-                | Err(SendTimeoutError::Disconnected(returned)) => return Err(returned),
-            }
-        }
+    /// A channel that disconnects when the trigger is pulled (it never
+    /// carries a message): `recv` on it in a [`crossbeam_channel::select!`]
+    /// beside another operation to give that up at shutdown.
+    pub fn channel(&self) -> &Receiver<()> {
+        &self.inner.signal
     }
 
     /// Runs `wake` when the trigger is pulled (at once if it already was).
@@ -107,12 +100,6 @@ impl Default for ShutdownSignal {
     fn default() -> Self {
         ShutdownSignal::new()
     }
-}
-
-/// Locks a mutex, ignoring poisoning: the data guarded here (a list of
-/// wake-ups, a sender) stays valid even if a holder panicked.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

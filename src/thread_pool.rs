@@ -19,9 +19,9 @@
 //!   waits on them and the channel together. Each job is handed the state
 //!   of the worker that runs it.
 
+use crate::recover::{panic_message, run_catching_panics};
 use crate::shutdown::ShutdownSignal;
 use crossbeam_channel::{Receiver, Sender};
-use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::thread::{self, JoinHandle};
@@ -138,10 +138,16 @@ impl<S: WorkerState> ThreadPool<S> {
         F: FnOnce(&mut S) + Send + 'static,
     {
         let sender = self.sender.as_ref().ok_or(PoolClosed)?;
+        if shutdown.is_triggered() {
+            return Err(PoolClosed);
+        }
         let job: Job<S> = Box::new(f);
-        shutdown
-            .send_unless_triggered(sender, job)
-            .map_err(|_| PoolClosed)
+        // Whichever comes first: room in the queue, or the trigger (which
+        // disconnects its channel, so its `recv` completes).
+        crossbeam_channel::select! {
+            send(sender, job) -> sent => sent.map_err(|_| PoolClosed),
+            recv(shutdown.channel()) -> _ => Err(PoolClosed),
+        }
     }
 }
 
@@ -189,37 +195,12 @@ impl Worker {
     }
 }
 
-/// Runs `f`; if it panics, logs the panic (naming `who`) instead of
-/// unwinding further, so the calling thread lives on. Returns `None` then.
-pub fn run_catching_panics<T>(who: &str, f: impl FnOnce() -> T) -> Option<T> {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(value) => Some(value),
-        Err(payload) => {
-            log::error!(
-                "{who}: a handler panicked ({}); carrying on",
-                panic_message(payload.as_ref())
-            );
-            None
-        }
-    }
-}
-
-/// The text of a panic payload, for a log line.
-pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        text
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text
-    } else {
-        "non-text panic payload"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
 
     #[test]
     fn runs_every_job_before_drop_returns() {
@@ -263,6 +244,33 @@ mod tests {
         let shutdown = ShutdownSignal::new();
         shutdown.trigger();
         assert!(pool.execute_unless_shutdown(|_| {}, &shutdown).is_err());
+        drop(release);
+    }
+
+    #[test]
+    fn execute_unless_shutdown_waiting_for_room_is_woken_by_the_trigger() {
+        let pool = ThreadPool::new(1, 1, "test").unwrap();
+        let (release, blocked) = crossbeam_channel::bounded::<()>(0);
+        let (started_tx, started) = crossbeam_channel::bounded(1);
+        pool.execute(move || {
+            started_tx.send(()).unwrap();
+            let _ = blocked.recv();
+        })
+        .unwrap();
+        started.recv().unwrap();
+        pool.execute(|| {}).unwrap(); // fills the queue
+        let shutdown = ShutdownSignal::new();
+        let (gave_up_tx, gave_up) = crossbeam_channel::bounded(1);
+        thread::scope(|scope| {
+            scope.spawn(|| {
+                let outcome = pool.execute_unless_shutdown(|_| {}, &shutdown);
+                gave_up_tx.send(outcome.is_err()).unwrap();
+            });
+            // Still waiting for room: nothing has come back.
+            assert!(gave_up.recv_timeout(Duration::from_millis(100)).is_err());
+            shutdown.trigger();
+            assert_eq!(gave_up.recv_timeout(Duration::from_secs(10)), Ok(true));
+        });
         drop(release);
     }
 }

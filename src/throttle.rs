@@ -36,10 +36,7 @@ impl LogThrottle {
     /// Like [`allow`](Self::allow), for a throttle shared by threads: a
     /// poisoned lock (a thread panicked while holding it) still throttles.
     pub fn allow_shared(shared: &std::sync::Mutex<LogThrottle>) -> Option<u64> {
-        shared
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .allow()
+        crate::recover::lock(shared).allow()
     }
 
     /// The end of a warning that says how many were held back: nothing

@@ -11,11 +11,12 @@
 //! The handshake is finished before either thread starts, so a certificate
 //! the client does not trust is one clear error at connect time.
 
+use crate::recover::lock;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What a TLS connection needs: whom to trust, and which name the
@@ -109,10 +110,6 @@ impl Link {
             Link::Tls(tls) => &tls.socket,
         }
     }
-}
-
-fn lock(session: &Mutex<ClientConnection>) -> MutexGuard<'_, ClientConnection> {
-    session.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn corrupt(error: rustls::Error) -> io::Error {

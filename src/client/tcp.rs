@@ -27,11 +27,12 @@ use super::link::{Link, TlsClient};
 use super::replies::ReplyReader;
 use super::{explain, Backoff, ClientError};
 use crate::codec::{DEFAULT_MAX_LINE, MAX_GROWTH};
+use crate::recover::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -96,10 +97,6 @@ pub(super) struct Unanswered {
 }
 
 pub(super) type Shared = Arc<Mutex<Unanswered>>;
-
-pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, Unanswered> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Connects (trying every address `addrs` holds, in order) and relays
 /// `input` to the server and the replies to `output`.

@@ -32,11 +32,11 @@
 //! silently stops serving.
 
 use crate::context::Context;
+use crate::recover::panic_message;
 use crate::registry::Connection;
 use crate::tcp::acceptor::{self, Accepted, Acceptor};
 use crate::tcp::parked::{listener_index, listener_token, Balance, Nothing, Parked};
 use crate::tcp::Listener;
-use crate::thread_pool::panic_message;
 use mio::Events;
 use std::io;
 use std::os::fd::AsRawFd;

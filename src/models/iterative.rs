@@ -10,10 +10,10 @@
 //! something to be compared with.
 
 use crate::context::Context;
+use crate::recover::run_catching_panics;
 use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::blocking;
 use crate::tcp::Listener;
-use crate::thread_pool::run_catching_panics;
 use std::io;
 use std::sync::Arc;
 

@@ -11,10 +11,10 @@
 //! many threads it can start.
 
 use crate::context::Context;
+use crate::recover::run_catching_panics;
 use crate::tcp::acceptor::{self, Accepting};
 use crate::tcp::blocking;
 use crate::tcp::Listener;
-use crate::thread_pool::run_catching_panics;
 use std::io;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};

@@ -109,7 +109,7 @@ impl ConnectionEnd {
             }
             Err(error) => {
                 ctx.stats.connection_failed();
-                let mut throttle = crate::shutdown::lock(&WARNINGS);
+                let mut throttle = crate::recover::lock(&WARNINGS);
                 let throttle =
                     throttle.get_or_insert_with(|| LogThrottle::new(Duration::from_secs(1)));
                 if let Some(held_back) = throttle.allow() {

@@ -25,11 +25,11 @@
 use crate::busy_poll::BusyPoll;
 use crate::context::Context;
 use crate::poller::{Poller, WAKE};
+use crate::recover::run_catching_panics;
 use crate::registry::Connection;
 use crate::tcp::evented::{EventedConnection, Scratch, Wait};
 use crate::tcp::session::Ending;
 use crate::tcp::ConnectionEnd;
-use crate::thread_pool::run_catching_panics;
 use crossbeam_utils::CachePadded;
 use mio::event::Event;
 use mio::{Events, Interest, Token, Waker};
