@@ -1,14 +1,19 @@
 //! `--max-connections` and running out of file descriptors: clear replies
 //! and logs, no crash, and service resumes when resources free up.
+//!
+//! The connection limit and the eviction run in-process and check the
+//! server's `Summary`; running out of descriptors starts the binary, since
+//! the limit it lowers (RLIMIT_NOFILE) is the whole process's.
 
 mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::thread;
 use std::time::{Duration, Instant};
+use upcase::admin::Access;
 
 macro_rules! for_every_model_but_iterative {
     ($($case:ident),* $(,)?) => {
@@ -31,10 +36,10 @@ for_every_model_but_iterative!(
 
 /// Connects until a client is served (the server frees a slot only once it
 /// has noticed a departure). Bounded by PATIENCE.
-fn connect_until_served(server: &Server, line: &[u8]) {
+fn connect_until_served(server: SocketAddr, line: &[u8]) {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let mut client = server.connect();
+        let mut client = connect_to(server);
         let _ = client.write_all(line);
         let _ = client.shutdown(Shutdown::Write);
         let mut reply = Vec::new();
@@ -48,7 +53,10 @@ fn connect_until_served(server: &Server, line: &[u8]) {
 }
 
 fn connections_past_the_limit_are_refused_and_service_resumes(model: &str) {
-    let server = Server::start_model(model, &["--max-connections", "2", "--workers", "4"]);
+    let server = InProcess::start(model, |config| {
+        config.max_connections = 2;
+        config.workers = 4;
+    });
     let mut first = server.connect();
     round_trip(&mut first, b"one\n", b"ONE\n");
     let mut second = server.connect();
@@ -58,12 +66,15 @@ fn connections_past_the_limit_are_refused_and_service_resumes(model: &str) {
     // The refused client did not disturb the others.
     round_trip(&mut first, b"one again\n", b"ONE AGAIN\n");
     drop(first);
-    connect_until_served(&server, b"after one left\n");
-    assert!(
-        server.wait_for_log("max-connections"),
-        "{}",
-        server.stderr()
-    );
+    connect_until_served(server.tcp, b"after one left\n");
+    drop(second);
+    let summary = server.stop();
+    // The third, and any retry that came before a place was free.
+    assert!(summary.refused >= 1, "{summary}");
+    assert_eq!(summary.refused_per_ip, 0, "{summary}");
+    // First, second and the one served after.
+    assert_eq!(summary.connections, 3, "{summary}");
+    assert_eq!(summary.lines, 4, "{summary}");
 }
 
 fn running_out_of_descriptors_is_logged_and_service_resumes(model: &str) {
@@ -93,69 +104,62 @@ fn running_out_of_descriptors_is_logged_and_service_resumes(model: &str) {
     );
     round_trip(&mut clients[0], b"served before\n", b"SERVED BEFORE\n");
     drop(clients);
-    connect_until_served(&server, b"served after\n");
+    connect_until_served(server.tcp, b"served after\n");
     let mut server = server;
     assert!(server.is_running());
 }
 
-/// A plain HTTP/1.0 GET of `/stats.json` on the admin endpoint.
-fn stats_json(server: &Server) -> serde_json::Value {
-    let mut stream = std::net::TcpStream::connect(server.admin.expect("--admin")).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(stream, "GET /stats.json HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    serde_json::from_str(body).expect("JSON")
-}
-
-/// Connects a client and waits until the server has admitted it.
-fn connect_admitted(server: &Server) -> std::net::TcpStream {
+/// Connects a client and waits until the server has admitted it (its
+/// count of accepted connections reaches `nth`).
+fn connect_admitted(server: &InProcess, nth: u64) -> std::net::TcpStream {
     let client = server.connect();
-    let admitted = format!("{} connected", client.local_addr().unwrap());
-    assert!(server.wait_for_log(&admitted), "{}", server.stderr());
+    let stats = server.stats_until(|s| s["connections_accepted"] == nth);
+    assert_eq!(stats["connections_accepted"], nth, "{stats}");
     client
 }
 
 fn a_full_server_closes_the_longest_quiet_connection_to_serve_a_new_one(model: &str) {
-    let server = Server::start_model(
-        model,
-        &[
-            "--max-connections",
-            "3",
-            "--workers",
-            "4",
-            "--admin",
-            "127.0.0.1:0",
-        ],
-    );
+    let server = InProcess::start_with_admin(model, Access::open(), |config| {
+        config.max_connections = 3;
+        config.workers = 4;
+    });
     // Every place taken by clients that make no progress; the oldest
     // trickles bytes that never complete a line.
-    let mut silent: Vec<_> = (0..3).map(|_| connect_admitted(&server)).collect();
+    let mut silent: Vec<_> = (1..=3).map(|n| connect_admitted(&server, n)).collect();
     silent[0].write_all(b"never a whole line").unwrap();
     // A newcomer is refused until the oldest has been quiet a few
     // seconds, then served.
-    connect_until_served(&server, b"newcomer\n");
+    connect_until_served(server.tcp, b"newcomer\n");
     assert_eq!(read_to_close(&mut silent[0]), b"error: idle timeout\n");
     // Only the longest quiet one was closed.
     round_trip(&mut silent[1], b"still here\n", b"STILL HERE\n");
     round_trip(&mut silent[2], b"me too\n", b"ME TOO\n");
-    let stats = stats_json(&server);
+    let stats = server.stats();
     assert_eq!(stats["idle_evictions"], 1, "{stats}");
+    drop(silent);
+    let summary = server.stop();
+    assert_eq!(summary.idle_evictions, 1, "{summary}");
+    assert_eq!(summary.idle_timeouts, 0, "{summary}");
 }
 
 #[test]
 fn an_idle_timeout_past_the_clocks_range_means_never_in_every_model() {
     for model in models() {
-        for huge in ["18446744073709551615", "9223372036854775807"] {
-            let server = Server::start_model(model, &["--idle-timeout", huge]);
+        // What `--idle-timeout 18446744073709551615` and `...807` give.
+        for huge in [u64::MAX, i64::MAX as u64] {
+            let server = InProcess::start(model, |config| {
+                config.idle_timeout = Some(Duration::from_secs(huge));
+            });
             let mut client = server.connect();
             round_trip(&mut client, b"first\n", b"FIRST\n");
             round_trip(&mut client, b"second\n", b"SECOND\n");
             drop(client);
-            let (status, stderr) = server.stop_with(libc::SIGTERM);
-            assert!(status.success(), "{model} {huge}: {stderr}");
-            assert!(!stderr.contains("panicked"), "{model} {huge}: {stderr}");
+            // A panicking server thread fails `stop`; a handler's panic
+            // shows as a connection failed or a loop restarted.
+            let summary = server.stop();
+            assert_eq!(summary.lines, 2, "{model} {huge}: {summary}");
+            assert_eq!(summary.failed, 0, "{model} {huge}: {summary}");
+            assert_eq!(summary.event_loop_restarts, 0, "{model} {huge}: {summary}");
         }
     }
 }

@@ -146,3 +146,66 @@ fn closes_for_long_lines_and_idle_timeouts_are_logged_at_most_once_a_second() {
         server.stderr()
     );
 }
+
+/// What a refusal of service says in the log, for each kind the operator
+/// acts on. The refusals themselves (replies, counts) are tested
+/// in-process in `tests/udp.rs` and `tests/limits.rs`; only the binary's
+/// log shows these lines.
+#[test]
+fn refusals_name_the_limit_that_refused() {
+    let server = Server::start(&[
+        "--udp-max-amplification",
+        "2",
+        "--udp-rate-limit",
+        "20",
+        "--udp-rate-limit-loopback",
+        "--max-connections",
+        "2",
+    ]);
+    let udp = server.udp.expect("udp enabled");
+    let ask = |socket: &std::net::UdpSocket, payload: &[u8]| {
+        socket.send(payload).unwrap();
+        let mut buf = vec![0u8; 70_000];
+        let n = socket.recv(&mut buf).expect("a reply datagram");
+        buf.truncate(n);
+        buf
+    };
+    // A reply over one datagram, and over 2x its request ('ŉ' grows 2 -> 3).
+    let client = server.udp_client();
+    let payload = "ŉ".repeat(30_000);
+    assert_eq!(ask(&client, payload.as_bytes()), b"error: reply too large");
+    assert!(
+        server.wait_for_log("would exceed 65507 bytes or 2x the request's 60000"),
+        "{}",
+        server.stderr()
+    );
+    // A datagram from upcase's own port (on another loopback address).
+    let twin = std::net::UdpSocket::bind(format!("127.0.0.2:{}", udp.port())).unwrap();
+    twin.send_to(b"are you upcase?", udp).unwrap();
+    assert!(
+        server.wait_for_log("not answered: a reply to that port"),
+        "{}",
+        server.stderr()
+    );
+    // One source past its rate (20 a second, a burst of 20).
+    for _ in 0..100 {
+        client.send(b"flood").unwrap();
+    }
+    assert!(
+        server.wait_for_log("udp replies to 127.0.0.0/24 rate-limited"),
+        "{}",
+        server.stderr()
+    );
+    // A TCP connection past --max-connections.
+    let mut first = server.connect();
+    round_trip(&mut first, b"one\n", b"ONE\n");
+    let mut second = server.connect();
+    round_trip(&mut second, b"two\n", b"TWO\n");
+    let mut third = server.connect();
+    assert_eq!(read_to_close(&mut third), b"error: too many connections\n");
+    assert!(
+        server.wait_for_log("open is the --max-connections limit"),
+        "{}",
+        server.stderr()
+    );
+}

@@ -1,26 +1,25 @@
-//! The UDP datagram protocol of SPEC.md against the real binary, and the
-//! rules that keep it from being aimed at someone: the amplification
-//! bound, the per-source rate limit, the ports never answered.
+//! The UDP datagram protocol of SPEC.md, and the rules that keep it from
+//! being aimed at someone: the amplification bound, the per-source rate
+//! limit, the ports never answered. Run in-process, checking the server's
+//! own count of what became of each datagram (its `Summary`); the warnings
+//! these cases log are checked in `tests/logs.rs`.
 
 mod common;
 
 use common::*;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Instant;
+use upcase::admin::Access;
+use upcase::config::UdpRateLimit;
+use upcase::stats::DatagramOutcome::{Answered, BlockedPort, RateLimited, ReplyTooLarge};
 
 /// `/stats.json`'s count of UDP datagrams with `result`.
 fn datagrams(admin: SocketAddr, result: &str) -> u64 {
-    let mut stream = TcpStream::connect(admin).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(stream, "GET /stats.json HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    let stats: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    let stats = stats_json(admin);
     stats["udp_datagrams_by_result"][result]
         .as_u64()
-        .unwrap_or_else(|| panic!("no udp_datagrams_by_result.{result} in {body}"))
+        .unwrap_or_else(|| panic!("no udp_datagrams_by_result.{result} in {stats}"))
 }
 
 /// Waits (bounded) until `count()` reaches `at_least`; returns the count.
@@ -66,22 +65,28 @@ fn ask(socket: &std::net::UdpSocket, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn each_datagram_is_answered_uppercased() {
-    let server = Server::start(&[]);
+    let server = InProcess::start_model("pool");
     let socket = server.udp_client();
     assert_eq!(ask(&socket, b"hello udp"), b"HELLO UDP");
     assert_eq!(ask(&socket, "straße\n".as_bytes()), b"STRASSE\n");
     assert_eq!(ask(&socket, b"a\nb\r\n"), b"A\nB\r\n");
+    let summary = server.stop();
+    assert_eq!(summary.datagrams, 3, "{summary}");
+    assert_eq!(summary.datagrams_with(Answered), 3, "{summary}");
+    // Datagrams are not lines.
+    assert_eq!(summary.lines, 0, "{summary}");
 }
 
 #[test]
 fn an_empty_datagram_gets_an_empty_reply() {
-    let server = Server::start(&[]);
+    let server = InProcess::start_model("pool");
     assert_eq!(ask(&server.udp_client(), b""), b"");
+    assert_eq!(server.stop().datagrams_with(Answered), 1);
 }
 
 #[test]
 fn invalid_utf8_passes_through() {
-    let server = Server::start(&[]);
+    let server = InProcess::start_model("pool");
     assert_eq!(
         ask(&server.udp_client(), b"x\xff\xfey\x00"),
         b"X\xff\xfeY\x00"
@@ -90,7 +95,7 @@ fn invalid_utf8_passes_through() {
 
 #[test]
 fn a_sixty_thousand_byte_datagram_is_answered_whole() {
-    let server = Server::start(&[]);
+    let server = InProcess::start_model("pool");
     let payload: Vec<u8> = (0..60_000).map(|i| b'a' + (i % 26) as u8).collect();
     let expected = payload.to_ascii_uppercase();
     assert_eq!(ask(&server.udp_client(), &payload), expected);
@@ -98,23 +103,21 @@ fn a_sixty_thousand_byte_datagram_is_answered_whole() {
 
 #[test]
 fn a_reply_that_outgrows_one_datagram_is_an_error_and_the_server_goes_on() {
-    let server = Server::start(&[]);
+    let server = InProcess::start_model("pool");
     let socket = server.udp_client();
     // 'ŉ' is 2 bytes and uppercases to 3 ("ʼN"): 60,000 bytes become 90,000.
     let payload = "ŉ".repeat(30_000);
     assert_eq!(ask(&socket, payload.as_bytes()), b"error: reply too large");
-    assert!(
-        server.wait_for_log("would exceed 65507 bytes"),
-        "{}",
-        server.stderr()
-    );
     assert_eq!(ask(&socket, b"still up"), b"STILL UP");
+    let summary = server.stop();
+    assert_eq!(summary.datagrams_with(ReplyTooLarge), 1, "{summary}");
+    assert_eq!(summary.datagrams_with(Answered), 1, "{summary}");
 }
 
 #[test]
 fn udp_keeps_answering_while_tcp_is_busy() {
     // One worker, held by a TCP client that stays connected.
-    let server = Server::start(&["--model", "fixed-pool", "--workers", "1"]);
+    let server = InProcess::start("fixed-pool", |config| config.workers = 1);
     let mut busy = server.connect();
     round_trip(&mut busy, b"hold the worker\n", b"HOLD THE WORKER\n");
     assert_eq!(ask(&server.udp_client(), b"udp too"), b"UDP TOO");
@@ -127,41 +130,43 @@ fn the_worst_growth_is_answered_at_the_default_bound_and_refused_below_it() {
     let payload = "ΐΰ".repeat(1000);
     let expected = reference_uppercase(payload.as_bytes());
     assert_eq!(expected.len(), 3 * payload.len());
-    let server = Server::start(&[]);
+    let server = InProcess::start_model("pool");
     assert_eq!(ask(&server.udp_client(), payload.as_bytes()), expected);
-    let strict = Server::start(&["--udp-max-amplification", "2"]);
+    assert_eq!(server.stop().datagrams_with(ReplyTooLarge), 0);
+    let strict = InProcess::start("pool", |config| config.udp_max_amplification = 2);
     let socket = strict.udp_client();
     assert_eq!(ask(&socket, payload.as_bytes()), b"error: reply too large");
-    assert!(
-        strict.wait_for_log("or 2x the request's 4000"),
-        "{}",
-        strict.stderr()
-    );
     assert_eq!(ask(&socket, "ßtill up".as_bytes()), "SSTILL UP".as_bytes());
+    let summary = strict.stop();
+    assert_eq!(summary.datagrams_with(ReplyTooLarge), 1, "{summary}");
+    assert_eq!(summary.datagrams_with(Answered), 1, "{summary}");
 }
 
 #[test]
 fn a_request_too_small_for_even_the_error_gets_no_reply() {
-    let server = Server::start(&["--udp-max-amplification", "1"]);
+    let server = InProcess::start("pool", |config| config.udp_max_amplification = 1);
     let socket = server.udp_client();
     // 2 bytes in, 6 out, and the 22-byte error would amplify too. The
     // server answers in order, so the next reply is the probe's.
     socket.send("ΐ".as_bytes()).unwrap();
     assert_eq!(ask(&socket, b"probe"), b"PROBE");
     assert!(!has_datagram(&socket));
+    let summary = server.stop();
+    assert_eq!(summary.datagrams_with(ReplyTooLarge), 1, "{summary}");
+    // Only the probe's reply went out.
+    assert_eq!(summary.datagrams, 1, "{summary}");
 }
 
 #[test]
 fn one_source_flooding_gets_no_more_than_its_rate() {
-    let server = Server::start(&[
-        "--udp-rate-limit",
-        "20",
-        "--udp-rate-limit-loopback",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
-    let admin = server.admin.expect("admin line");
-    let udp = server.udp.unwrap();
+    let server = InProcess::start_with_admin("pool", Access::open(), |config| {
+        config.udp_rate_limit = UdpRateLimit {
+            per_second: 20,
+            exempt_loopback: false,
+        }
+    });
+    let admin = server.admin();
+    let udp = server.udp;
     let flooder = udp_from("127.0.0.1:0", udp);
     // 100 small datagrams fit the server's receive queue, so none is lost
     // before the limiter sees it.
@@ -185,27 +190,31 @@ fn one_source_flooding_gets_no_more_than_its_rate() {
         replies += 1;
     }
     assert_eq!(replies, answered);
-    assert!(server.wait_for_log("udp replies to 127.0.0.0/24 rate-limited"));
     // Another network is not held back by this one's flood.
     let neighbour = udp_from("127.0.1.1:0", udp);
     assert_eq!(ask(&neighbour, b"next door"), b"NEXT DOOR");
-    let metrics = {
-        let mut stream = TcpStream::connect(admin).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        write!(stream, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
-    };
+    let metrics = { http_get(admin, "/metrics") };
     assert!(
         metrics.contains("upcase_udp_datagrams_total{result=\"rate_limited\"}"),
         "{metrics}"
+    );
+    let summary = server.stop();
+    assert_eq!(summary.datagrams_with(Answered), answered + 1, "{summary}");
+    assert_eq!(
+        summary.datagrams_with(RateLimited),
+        100 - answered,
+        "{summary}"
     );
 }
 
 #[test]
 fn loopback_is_exempt_from_the_rate_limit_by_default() {
-    let server = Server::start(&["--udp-rate-limit", "1"]);
+    let server = InProcess::start("pool", |config| {
+        config.udp_rate_limit = UdpRateLimit {
+            per_second: 1,
+            exempt_loopback: true,
+        }
+    });
     let socket = server.udp_client();
     for i in 0..20 {
         let line = format!("line {i}");
@@ -214,21 +223,24 @@ fn loopback_is_exempt_from_the_rate_limit_by_default() {
             line.to_uppercase().as_bytes()
         );
     }
+    assert_eq!(server.stop().datagrams_with(RateLimited), 0);
 }
 
 #[test]
 fn a_datagram_from_upcases_own_port_is_not_answered() {
-    let server = Server::start(&["--admin", "127.0.0.1:0"]);
-    let udp = server.udp.unwrap();
+    let server = InProcess::start_with_admin("pool", Access::open(), |_| {});
+    let udp = server.udp;
     // Same port, another loopback address: what another upcase would send from.
     let twin = udp_from(&format!("127.0.0.2:{}", udp.port()), udp);
     twin.send(b"are you upcase?").unwrap();
-    let admin = server.admin.unwrap();
+    let admin = server.admin();
     assert_eq!(wait_for_count(1, || datagrams(admin, "blocked_port")), 1);
     // Counted only after any reply went out: none did.
     assert!(!has_datagram(&twin));
     assert_eq!(datagrams(admin, "answered"), 0);
-    assert!(server.wait_for_log("not answered: a reply to that port"));
+    let summary = server.stop();
+    assert_eq!(summary.datagrams_with(BlockedPort), 1, "{summary}");
+    assert_eq!(summary.datagrams, 0, "{summary}");
 }
 
 #[test]
@@ -237,25 +249,21 @@ fn two_servers_started_on_each_other_by_one_forged_datagram_stop() {
     // upcase on its usual port. B shares its address (SO_REUSEPORT) with
     // the test's socket, so the test can send A a datagram whose source
     // is B's address, as a forger would.
-    let a = Server::start(&["--admin", "127.0.0.1:0"]);
-    let a_udp = a.udp.unwrap();
-    let b_address = format!("127.0.0.2:{}", a_udp.port());
-    let b = Server::start(&[
-        "--udp",
-        &b_address,
-        "--reuse-port",
-        "--admin",
-        "127.0.0.1:0",
-    ]);
-    let forger = {
+    let a = InProcess::start_with_admin("pool", Access::open(), |_| {});
+    let a_udp = a.udp;
+    let b_address: SocketAddr = format!("127.0.0.2:{}", a_udp.port()).parse().unwrap();
+    let reuse_port = || {
         let socket =
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
         socket.set_reuse_port(true).unwrap();
-        socket.bind(&b.udp.unwrap().into()).unwrap();
+        socket.bind(&b_address.into()).unwrap();
         UdpSocket::from(socket)
     };
+    // `--udp 127.0.0.2:PORT --reuse-port`.
+    let b = InProcess::start_on("pool", reuse_port(), Some(Access::open()), |_| {});
+    let forger = reuse_port();
     forger.send_to(b"ping-pong forever?", a_udp).unwrap();
-    let (a_admin, b_admin) = (a.admin.unwrap(), b.admin.unwrap());
+    let (a_admin, b_admin) = (a.admin(), b.admin());
     assert_eq!(wait_for_count(1, || datagrams(a_admin, "blocked_port")), 1);
     // A answered nothing, so B received nothing: the loop never started.
     assert_eq!(datagrams(a_admin, "answered"), 0);
@@ -270,6 +278,9 @@ fn two_servers_started_on_each_other_by_one_forged_datagram_stop() {
     // Both still serve real clients (B alone at its address again).
     drop(forger);
     assert_eq!(ask(&a.udp_client(), b"a"), b"A");
-    let client = udp_from("127.0.0.1:0", b.udp.unwrap());
+    let client = udp_from("127.0.0.1:0", b.udp);
     assert_eq!(ask(&client, b"b"), b"B");
+    let (a, b) = (a.stop(), b.stop());
+    assert_eq!(a.datagrams_with(BlockedPort), 1, "{a}");
+    assert_eq!((a.datagrams, b.datagrams), (1, 1), "{a} / {b}");
 }

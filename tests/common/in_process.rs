@@ -12,15 +12,19 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+use upcase::admin::Access;
 use upcase::config::{Model, ServerConfig};
 use upcase::server;
 use upcase::shutdown::ShutdownSignal;
 use upcase::stats::Summary;
+use upcase::tcp::Listener;
 
 /// A server running on a thread of this test.
 pub struct InProcess {
     pub tcp: SocketAddr,
     pub udp: SocketAddr,
+    /// The admin endpoint, when started with [`InProcess::start_with_admin`].
+    pub admin: Option<SocketAddr>,
     shutdown: ShutdownSignal,
     thread: Option<JoinHandle<io::Result<Summary>>>,
 }
@@ -29,6 +33,28 @@ impl InProcess {
     /// The default configuration in `model`, adjusted by `adjust`, on
     /// free loopback ports (TCP and UDP).
     pub fn start(model: &str, adjust: impl FnOnce(&mut ServerConfig)) -> InProcess {
+        InProcess::start_on(model, loopback_udp(), None, adjust)
+    }
+
+    /// Like [`InProcess::start`], also serving the admin endpoint on a
+    /// free loopback port to the callers `access` lets in
+    /// (`server::run_with_admin`).
+    pub fn start_with_admin(
+        model: &str,
+        access: Access,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> InProcess {
+        InProcess::start_on(model, loopback_udp(), Some(access), adjust)
+    }
+
+    /// The general case: UDP served on `udp` (a socket the test bound as
+    /// it needs), the admin endpoint with `access` if given.
+    pub fn start_on(
+        model: &str,
+        udp: UdpSocket,
+        access: Option<Access>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> InProcess {
         let mut config = ServerConfig {
             model: model.parse::<Model>().expect("a model name"),
             ..ServerConfig::default()
@@ -40,19 +66,24 @@ impl InProcess {
             .parse_env(env_logger::Env::default().default_filter_or("debug"))
             .try_init();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let (tcp_addr, udp_addr) = (listener.local_addr().unwrap(), udp.local_addr().unwrap());
+        let admin = access.map(|access| (TcpListener::bind("127.0.0.1:0").unwrap(), access));
+        let admin_addr = admin.as_ref().map(|(admin, _)| admin.local_addr().unwrap());
         let shutdown = ShutdownSignal::new();
         let trigger = shutdown.clone();
         let thread = thread::Builder::new()
             .name("in-process server".into())
-            .spawn(move || server::run(listener, Some(udp), config, trigger))
+            .spawn(move || {
+                let tcp = vec![Listener::plain(listener)];
+                server::run_with_admin(tcp, Some(udp), admin, config, trigger)
+            })
             .unwrap();
-        // The listener is bound and listening before `run` starts, so a
+        // The listeners are bound and listening before `run` starts, so a
         // connect succeeds at once: nothing to wait for.
         InProcess {
             tcp: tcp_addr,
             udp: udp_addr,
+            admin: admin_addr,
             shutdown,
             thread: Some(thread),
         }
@@ -73,6 +104,36 @@ impl InProcess {
         super::udp_client_of(self.udp, PATIENCE)
     }
 
+    /// The admin endpoint's address (started with
+    /// [`InProcess::start_with_admin`]).
+    pub fn admin(&self) -> SocketAddr {
+        self.admin.expect("started with an admin endpoint")
+    }
+
+    /// `/stats.json` from the admin endpoint.
+    pub fn stats(&self) -> serde_json::Value {
+        super::stats_json(self.admin())
+    }
+
+    /// Polls `/stats.json` until `check` holds (bounded by [`PATIENCE`])
+    /// and returns the last one read.
+    pub fn stats_until(&self, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let stats = self.stats();
+            if check(&stats) || Instant::now() > deadline {
+                return stats;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the shutdown (what a signal does) without waiting for it:
+    /// the drain can then be watched; [`InProcess::stop`] ends it.
+    pub fn trigger(&self) {
+        self.shutdown.trigger();
+    }
+
     /// Pulls the trigger and returns the server's totals once every
     /// thread has been joined (bounded by [`PATIENCE`]).
     pub fn stop(mut self) -> Summary {
@@ -91,6 +152,11 @@ impl InProcess {
             .expect("the server thread panicked")
             .expect("the server failed")
     }
+}
+
+/// A UDP socket on a free loopback port.
+fn loopback_udp() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP port")
 }
 
 impl Drop for InProcess {

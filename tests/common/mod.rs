@@ -38,6 +38,27 @@ pub fn udp_client_of(server: SocketAddr, patience: Duration) -> UdpSocket {
     socket
 }
 
+/// A plain HTTP/1.0 GET of `path` on the admin endpoint at `admin`;
+/// returns the body of its 200 answer.
+pub fn http_get(admin: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(admin).expect("connect to the admin endpoint");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body.to_string()
+}
+
+/// `/stats.json` from the admin endpoint at `admin`.
+pub fn stats_json(admin: SocketAddr) -> serde_json::Value {
+    serde_json::from_str(&http_get(admin, "/stats.json")).expect("/stats.json is JSON")
+}
+
 /// Every threading model, by its `--model` name: the server's own list.
 pub fn models() -> Vec<&'static str> {
     upcase::config::Model::ALL
