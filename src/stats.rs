@@ -87,15 +87,19 @@ pub enum DatagramOutcome {
     /// Not answered: its source port is 0 or a port where a service that
     /// answers datagrams listens (a reflection or a loop in the making).
     BlockedPort,
+    /// Not answered: its source had sent back each of its last replies at
+    /// once, as a service that answers datagrams does (two in a loop).
+    Loop,
 }
 
 impl DatagramOutcome {
     /// Every outcome, in the order the metrics list them.
-    pub const ALL: [DatagramOutcome; 4] = [
+    pub const ALL: [DatagramOutcome; 5] = [
         DatagramOutcome::Answered,
         DatagramOutcome::ReplyTooLarge,
         DatagramOutcome::RateLimited,
         DatagramOutcome::BlockedPort,
+        DatagramOutcome::Loop,
     ];
 
     /// The `result` label of `upcase_udp_datagrams_total`.
@@ -105,6 +109,7 @@ impl DatagramOutcome {
             DatagramOutcome::ReplyTooLarge => "reply_too_large",
             DatagramOutcome::RateLimited => "rate_limited",
             DatagramOutcome::BlockedPort => "blocked_port",
+            DatagramOutcome::Loop => "loop",
         }
     }
 }

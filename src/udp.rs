@@ -12,12 +12,15 @@
 //! overflowed the clients' receive queues (`docs/performance.md`, "UDP").
 //!
 //! A datagram's source address is only a claim, so a reply can be aimed at
-//! whoever the sender names. Three rules keep upcase from being a weapon:
+//! whoever the sender names. Four rules keep upcase from being a weapon:
 //! replies are rate-limited per source network ([`rate_limit`]), never much
-//! larger than their request ([`ReplyBound`]), and never sent to a port where
-//! a service that answers datagrams listens ([`blocked_port`]), which would
-//! start two servers answering each other forever.
+//! larger than their request ([`ReplyBound`]), never sent to a port where
+//! a service that answers datagrams listens ([`blocked_port`]), and never
+//! sent on and on to a source that sends each reply straight back
+//! ([`loop_guard`]): the last two stop two servers answering each other
+//! forever.
 
+pub mod loop_guard;
 pub mod rate_limit;
 
 use crate::busy_poll::BusyPoll;
@@ -27,6 +30,7 @@ use crate::poller::Poller;
 use crate::shutdown::ShutdownSignal;
 use crate::stats::DatagramOutcome;
 use crate::throttle::LogThrottle;
+use loop_guard::LoopGuard;
 use mio::{Events, Interest, Token};
 use rate_limit::RateLimiter;
 use std::io;
@@ -79,7 +83,9 @@ impl UdpService {
             port: self.port,
             limiter: (limit.per_second > 0)
                 .then(|| RateLimiter::new(limit.per_second, limit.exempt_loopback)),
+            loop_guard: LoopGuard::new(),
             too_large_log: LogThrottle::new(Duration::from_secs(1)),
+            loop_log: LogThrottle::new(Duration::from_secs(1)),
             rate_limited_log: LogThrottle::new(Duration::from_secs(1)),
             blocked_log: LogThrottle::new(Duration::from_secs(1)),
             failure_log: LogThrottle::new(Duration::from_secs(1)),
@@ -117,7 +123,9 @@ struct Answerer {
     bound: ReplyBound,
     port: u16,
     limiter: Option<RateLimiter>,
+    loop_guard: LoopGuard,
     too_large_log: LogThrottle,
+    loop_log: LogThrottle,
     rate_limited_log: LogThrottle,
     blocked_log: LogThrottle,
     failure_log: LogThrottle,
@@ -178,7 +186,10 @@ impl Answerer {
             // A full send buffer drops the reply, as UDP may: counted as not sent.
             if send {
                 match socket.send_to(&self.reply, client) {
-                    Ok(sent) => ctx.stats.datagram_sent(sent),
+                    Ok(sent) => {
+                        self.loop_guard.sent(client, &self.reply, Instant::now());
+                        ctx.stats.datagram_sent(sent);
+                    }
                     Err(error) => {
                         if self.failure_log.allow().is_some() {
                             log::warn!("udp reply to {client} failed: {error}");
@@ -205,6 +216,18 @@ impl Answerer {
                 );
             }
             return (DatagramOutcome::BlockedPort, false);
+        }
+        let request = &self.payload[..received];
+        if self.loop_guard.is_loop(client, request, Instant::now()) {
+            if let Some(held_back) = self.loop_log.allow() {
+                log::warn!(
+                    "udp datagram from {client} not answered: it sent back the last {} replies \
+                     as they came, as a service that answers datagrams does (a loop){}",
+                    loop_guard::MAX_ECHOES,
+                    LogThrottle::held_back_note(held_back)
+                );
+            }
+            return (DatagramOutcome::Loop, false);
         }
         // Checked before the reply is built, so a flood costs no uppercasing.
         if let Some(limiter) = &mut self.limiter {

@@ -284,3 +284,68 @@ fn two_servers_started_on_each_other_by_one_forged_datagram_stop() {
     assert_eq!(a.datagrams_with(BlockedPort), 1, "{a}");
     assert_eq!((a.datagrams, b.datagrams), (1, 1), "{a} / {b}");
 }
+
+#[test]
+fn two_servers_on_other_ports_started_on_each_other_stop_after_a_bounded_exchange() {
+    // Neither on 7878 nor on a port of a known service: only what the
+    // datagrams say can tell the peer from a client. Loopback, so no rate
+    // limit applies either. B shares its address (SO_REUSEPORT) with the
+    // forger, which is connected elsewhere so that the kernel gives every
+    // datagram for B's address to B.
+    let a = Server::start(&["--udp", "127.0.0.1:0", "--admin", "127.0.0.1:0"]);
+    let b = Server::start(&[
+        "--udp",
+        "127.0.0.2:0",
+        "--reuse-port",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    let (a_udp, b_udp) = (a.udp.unwrap(), b.udp.unwrap());
+    assert_ne!(a_udp.port(), 7878);
+    let forger = {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket.bind(&b_udp.into()).unwrap();
+        let nobody: SocketAddr = "127.0.0.3:9".parse().unwrap();
+        socket.connect(&nobody.into()).unwrap();
+        UdpSocket::from(socket)
+    };
+    forger
+        .send_to(b"ping-pong forever?", a_udp)
+        .expect("a datagram to A from B's address");
+    let (a_admin, b_admin) = (a.admin.unwrap(), b.admin.unwrap());
+    let loops = || datagrams(a_admin, "loop") + datagrams(b_admin, "loop");
+    // One side refusing one datagram ends the loop: it had one in flight.
+    assert_eq!(wait_for_count(1, loops), 1, "the loop never stopped");
+    let max = u64::from(upcase::udp::loop_guard::MAX_ECHOES) + 1;
+    let (a_answered, b_answered) = (
+        datagrams(a_admin, "answered"),
+        datagrams(b_admin, "answered"),
+    );
+    assert!(
+        a_answered >= 1 && a_answered <= max,
+        "A answered {a_answered}"
+    );
+    assert!(
+        b_answered >= 1 && b_answered <= max,
+        "B answered {b_answered}"
+    );
+    // Nothing more arrives: the counts are final once the refusal is counted.
+    assert_eq!(datagrams(a_admin, "answered"), a_answered);
+    let refuser = if datagrams(a_admin, "loop") == 1 {
+        &a
+    } else {
+        &b
+    };
+    assert!(refuser.wait_for_log("(a loop)"));
+    // Both still serve real clients, and a client repeating one uppercase
+    // line at once from one socket is answered the allowed number of times.
+    drop(forger);
+    let client = a.udp_client();
+    assert_eq!(ask(&client, b"a"), b"A");
+    for _ in 0..max {
+        assert_eq!(ask(&client, b"SAME"), b"SAME");
+    }
+    assert_eq!(ask(&udp_from("127.0.0.1:0", b_udp), b"b"), b"B");
+}
