@@ -1,7 +1,8 @@
 //! The benchmark's peers of `upcase-server`: what a Rust user would write
 //! instead, each small and idiomatic, speaking the same protocol (TCP lines,
 //! UDP datagrams, full-Unicode uppercase with invalid bytes passed through)
-//! and printing the same `tcp listening on …` / `udp listening on …` lines.
+//! and printing the same `tcp listening on …` / `udp listening on …` lines
+//! (and `tls listening on …` for tokio-upcase's `--tls`).
 //! They have no limits, timeouts or graceful shutdown: they exist to be
 //! measured against (`scripts/bench.sh`), and `floor-epoll` is not a server
 //! at all but an estimate of what the kernel alone costs.
@@ -19,6 +20,18 @@ pub fn upcase_into(input: &[u8], out: &mut Vec<u8>) {
         out.extend_from_slice(chunk.valid().to_uppercase().as_bytes());
         out.extend_from_slice(chunk.invalid());
     }
+}
+
+/// The value after `--NAME` on the command line, if any.
+pub fn flag(name: &str) -> Option<String> {
+    let wanted = format!("--{name}");
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == wanted {
+            return args.next();
+        }
+    }
+    None
 }
 
 /// `--tcp ADDR --udp ADDR` from the command line (defaults 127.0.0.1:7878).

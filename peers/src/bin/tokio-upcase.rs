@@ -1,21 +1,30 @@
 //! The tokio peer: a multi-thread runtime (a worker per CPU), one task per
 //! connection reading lines through a `BufReader` and answering through a
 //! `BufWriter` flushed whenever no further complete line is buffered; UDP
-//! on one task.
+//! on one task. With `--tls ADDR --tls-cert FILE --tls-key FILE`, the same
+//! session over tokio-rustls on a third listener: the yardstick for
+//! upcase's TLS.
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, crypto::ring};
+use tokio_rustls::TlsAcceptor;
 
-async fn serve(stream: TcpStream) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let (reader, writer) = stream.into_split();
+async fn serve(
+    reader: impl AsyncRead + Unpin,
+    writer: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
     let mut reader = BufReader::with_capacity(16 * 1024, reader);
     let mut writer = BufWriter::with_capacity(16 * 1024, writer);
     let (mut line, mut reply) = (Vec::with_capacity(256), Vec::with_capacity(256));
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line).await? == 0 {
-            return writer.flush().await;
+            // shutdown: over TLS, close_notify after the last reply.
+            return writer.shutdown().await;
         }
         reply.clear();
         upcase_peers::upcase_into(&line, &mut reply);
@@ -24,6 +33,18 @@ async fn serve(stream: TcpStream) -> std::io::Result<()> {
             writer.flush().await?;
         }
     }
+}
+
+async fn serve_plain(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (reader, writer) = stream.into_split();
+    serve(reader, writer).await
+}
+
+async fn serve_tls(stream: TcpStream, acceptor: TlsAcceptor) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (reader, writer) = tokio::io::split(acceptor.accept(stream).await?);
+    serve(reader, writer).await
 }
 
 async fn serve_udp(socket: UdpSocket) {
@@ -35,18 +56,62 @@ async fn serve_udp(socket: UdpSocket) {
     }
 }
 
+/// The acceptor for `--tls-cert` and `--tls-key` (PEM).
+fn acceptor() -> Result<TlsAcceptor, String> {
+    let (Some(cert), Some(key)) = (
+        upcase_peers::flag("tls-cert"),
+        upcase_peers::flag("tls-key"),
+    ) else {
+        return Err("--tls needs --tls-cert FILE and --tls-key FILE".into());
+    };
+    let chain = CertificateDer::pem_file_iter(&cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the certificate {cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(&key)
+        .map_err(|e| format!("cannot read the key {key}: {e}"))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+        .map_err(|e| format!("TLS: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Result<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let _ = serve_tls(stream, acceptor).await;
+        });
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let (tcp, udp) = upcase_peers::addresses();
+    let tls = match upcase_peers::flag("tls") {
+        Some(addr) => match acceptor() {
+            Ok(acceptor) => Some((TcpListener::bind(&addr).await?, acceptor)),
+            Err(error) => {
+                eprintln!("tokio-upcase: {error}");
+                std::process::exit(1);
+            }
+        },
+        None => None,
+    };
     let listener = TcpListener::bind(&tcp).await?;
     let socket = UdpSocket::bind(&udp).await?;
     println!("tcp listening on {}", listener.local_addr()?);
     println!("udp listening on {}", socket.local_addr()?);
+    if let Some((tls_listener, acceptor)) = tls {
+        println!("tls listening on {}", tls_listener.local_addr()?);
+        tokio::spawn(accept_tls(tls_listener, acceptor));
+    }
     tokio::spawn(serve_udp(socket));
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
-            let _ = serve(stream).await;
+            let _ = serve_plain(stream).await;
         });
     }
 }
