@@ -7,7 +7,8 @@ use crate::memory::MemoryBudget;
 use crate::registry::Registry;
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
-use std::sync::Arc;
+use crate::tls::Certificates;
+use std::sync::{Arc, OnceLock};
 
 /// The server-wide state shared by the acceptor, the workers and UDP.
 pub struct Context {
@@ -23,6 +24,8 @@ pub struct Context {
     pub activity: Activity,
     /// Pulled to stop the server.
     pub shutdown: ShutdownSignal,
+    /// The `--tls` listener's certificate, for its expiry metric.
+    pub certificates: OnceLock<Arc<Certificates>>,
 }
 
 impl Context {
@@ -43,6 +46,7 @@ impl Context {
             stats: Stats::default(),
             activity,
             shutdown,
+            certificates: OnceLock::new(),
         })
     }
 }

@@ -138,6 +138,9 @@ pub struct Connection {
     _cost: Held,
     peer: SocketAddr,
     registry: Arc<Registry>,
+    /// The TLS settings it is served with (taken at accept), if its
+    /// listener serves TLS.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Registry {
@@ -222,6 +225,7 @@ impl Registry {
             _cost: cost,
             peer,
             registry: Arc::clone(self),
+            tls: None,
         })
     }
 
@@ -355,6 +359,16 @@ impl Connection {
     /// The client's address, as `accept` reported it.
     pub fn peer(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// Serves this connection over TLS with `config`.
+    pub fn serve_tls(&mut self, config: Arc<rustls::ServerConfig>) {
+        self.tls = Some(config);
+    }
+
+    /// The TLS settings, if it is served over TLS.
+    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.tls.as_ref()
     }
 }
 

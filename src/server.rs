@@ -20,7 +20,7 @@ use crate::context::Context;
 use crate::models;
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Summary;
-use crate::tcp::Listener;
+use crate::tcp::{Listener, Serves};
 use crate::udp::UdpService;
 use std::io;
 use std::net::{TcpListener, UdpSocket};
@@ -54,6 +54,13 @@ pub fn run_with_admin(
     shutdown: ShutdownSignal,
 ) -> io::Result<Summary> {
     let ctx = Context::new(config, shutdown.clone());
+    let tls = tcp.iter().find_map(|listener| match &listener.serves {
+        Serves::Tls(certificates) => Some(Arc::clone(certificates)),
+        Serves::Plain => None,
+    });
+    if let Some(certificates) = tls {
+        let _ = ctx.certificates.set(certificates);
+    }
     // Step 1 of the diagram, armed now: when the trigger is pulled, every
     // handler stops reading (blocking readers notice within their read
     // timeout tick, event loops are woken) and answers what it has read.

@@ -28,6 +28,7 @@ pub struct Stats {
     client_resets: AtomicU64,
     health_checks: AtomicU64,
     event_loop_restarts: AtomicU64,
+    tls_handshakes: [AtomicU64; Handshake::ALL.len()],
     // Closes a client causes are logged, but at most once a second each:
     // a flood of them must not become a flood of log lines.
     too_long_log: Mutex<LogThrottle>,
@@ -58,6 +59,9 @@ pub struct Summary {
     pub datagram_outcomes: [u64; DatagramOutcome::ALL.len()],
     /// TCP connections closed for a line over `--max-line`.
     pub lines_too_long: u64,
+    /// TLS handshakes, by how they ended (indexed by [`Handshake`] as
+    /// `usize`).
+    pub tls_handshakes: [u64; Handshake::ALL.len()],
     /// TCP connections closed by `--idle-timeout`.
     pub idle_timeouts: u64,
     /// TCP connections closed early, with the idle-timeout line, because
@@ -114,7 +118,59 @@ impl DatagramOutcome {
     }
 }
 
+/// How a TLS handshake ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// Done: the connection speaks lines.
+    Ok,
+    /// The client sent an alert (it did not trust the certificate, say).
+    Alert,
+    /// The client's bytes were not TLS, or not valid TLS (a plain client
+    /// on the TLS port).
+    BadMessage,
+    /// No protocol version or cipher suite both sides support.
+    Incompatible,
+    /// The client closed or reset the connection before finishing.
+    Closed,
+    /// No handshake finished within the idle timeout, or the connection
+    /// was closed to make room (a quiet one at capacity, shutdown).
+    Timeout,
+    /// Any other failure.
+    Other,
+}
+
+impl Handshake {
+    /// Every outcome, in the order the metrics list them.
+    pub const ALL: [Handshake; 7] = [
+        Handshake::Ok,
+        Handshake::Alert,
+        Handshake::BadMessage,
+        Handshake::Incompatible,
+        Handshake::Closed,
+        Handshake::Timeout,
+        Handshake::Other,
+    ];
+
+    /// The `reason` label of a failed handshake (`None` for [`Handshake::Ok`]).
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            Handshake::Ok => None,
+            Handshake::Alert => Some("alert"),
+            Handshake::BadMessage => Some("bad_message"),
+            Handshake::Incompatible => Some("incompatible"),
+            Handshake::Closed => Some("closed"),
+            Handshake::Timeout => Some("timeout"),
+            Handshake::Other => Some("other"),
+        }
+    }
+}
+
 impl Summary {
+    /// How many TLS handshakes ended as `outcome`.
+    pub fn handshakes(&self, outcome: Handshake) -> u64 {
+        self.tls_handshakes[outcome as usize]
+    }
+
     /// How many UDP datagrams had `outcome`.
     pub fn datagrams_with(&self, outcome: DatagramOutcome) -> u64 {
         self.datagram_outcomes[outcome as usize]
@@ -207,6 +263,11 @@ impl Stats {
         self.bytes_out.fetch_add(bytes as u64, Relaxed);
     }
 
+    /// A TLS handshake ended as `outcome`.
+    pub fn handshake(&self, outcome: Handshake) {
+        self.tls_handshakes[outcome as usize].fetch_add(1, Relaxed);
+    }
+
     /// An event loop was restarted after a panic.
     pub fn event_loop_restarted(&self) {
         self.event_loop_restarts.fetch_add(1, Relaxed);
@@ -225,6 +286,7 @@ impl Stats {
             datagrams: self.datagrams.load(Relaxed),
             datagram_outcomes: std::array::from_fn(|i| self.datagram_outcomes[i].load(Relaxed)),
             lines_too_long: self.lines_too_long.load(Relaxed),
+            tls_handshakes: std::array::from_fn(|i| self.tls_handshakes[i].load(Relaxed)),
             idle_timeouts: self.idle_timeouts.load(Relaxed),
             idle_evictions: self.idle_evictions.load(Relaxed),
             failed: self.failed.load(Relaxed),

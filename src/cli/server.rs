@@ -9,13 +9,15 @@ use crate::log_sink::{LogFlusher, LogFormat, LogSink, Now};
 use crate::memory::MemoryLimit;
 use crate::net;
 use crate::shutdown::ShutdownSignal;
-use crate::tcp::Listener;
+use crate::tcp::{Listener, Serves};
+use crate::tls::Certificates;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use std::io::Write;
 use std::net::{TcpListener, UdpSocket};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// upcase-server: uppercases lines over TCP and datagrams over UDP.
@@ -43,6 +45,16 @@ pub struct Args {
         default_value = "127.0.0.1:7878"
     )]
     udp: String,
+    /// Also serve the line protocol over TLS on ADDR (needs --tls-cert and
+    /// --tls-key). SIGUSR1 re-reads the certificate and key.
+    #[arg(long, env = "UPCASE_TLS", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    tls: Option<String>,
+    /// The --tls certificate chain (PEM, the server's own first).
+    #[arg(long, env = "UPCASE_TLS_CERT", value_name = "FILE", requires = "tls")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The --tls private key (PEM).
+    #[arg(long, env = "UPCASE_TLS_KEY", value_name = "FILE", requires = "tls")]
+    tls_key: Option<std::path::PathBuf>,
     /// Serve TCP only (true/false, yes/no, 1/0 in the environment).
     #[arg(long, env = "UPCASE_NO_UDP", value_parser = BoolishValueParser::new())]
     no_udp: bool,
@@ -171,6 +183,9 @@ impl Args {
 /// The program: flags, sockets, signals, serve; the exit status.
 pub fn main() -> ExitCode {
     crate::memory::fit_allocator_to_address_space_limit();
+    // Before any thread starts, so that every thread inherits the mask and
+    // only the reload thread's sigwait takes SIGUSR1.
+    block_reload_signal();
     let args = parse_args();
     let admin = match admin_access(&args) {
         Ok(admin) => admin,
@@ -248,7 +263,23 @@ fn admin_access(args: &Args) -> Result<Option<(String, Access)>, (u8, String)> {
 }
 
 fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
+    // A bad certificate is refused before any socket is opened.
+    let certificates = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) if args.tls.is_some() => Some(Certificates::load(cert, key)?),
+        _ => None,
+    };
     let (tcp, udp) = open_sockets(args)?;
+    let tls = match (&args.tls, &certificates) {
+        (Some(address), Some(certificates)) => {
+            let backlog = args.backlog.unwrap_or_else(net::system_max_backlog);
+            Some(Listener {
+                socket: net::listen_tcp(address, backlog, args.reuse_port)
+                    .map_err(|e| e.to_string())?,
+                serves: Serves::Tls(Arc::clone(certificates)),
+            })
+        }
+        _ => None,
+    };
     let admin = match admin {
         Some((address, access)) => Some((
             net::listen_tcp(&address, 128, false).map_err(|e| e.to_string())?,
@@ -261,6 +292,10 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     for listener in &tcp {
         announce("tcp", listener.local_addr())?;
     }
+    if let Some(tls) = &tls {
+        announce("tls", tls.socket.local_addr())?;
+    }
+    reload_on_signal(certificates)?;
     if let Some(udp) = &udp {
         announce("udp", udp.local_addr())?;
     }
@@ -288,7 +323,7 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     }
     log::info!("{}", startup_line(&config, args.reuse_port));
     notify_systemd(sd_notify::NotifyState::Ready);
-    let listeners = tcp.into_iter().map(Listener::plain).collect();
+    let listeners = tcp.into_iter().map(Listener::plain).chain(tls).collect();
     let summary = crate::server::run_with_admin(listeners, udp, admin, config, shutdown)
         .map_err(|e| format!("server failed: {e}"))?;
     log::info!("shutdown complete: {summary}");
@@ -412,6 +447,63 @@ fn install_signal_handlers(shutdown: &ShutdownSignal) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The signal set holding SIGUSR1 alone.
+fn reload_signal() -> libc::sigset_t {
+    // SAFETY: sigemptyset and sigaddset initialise the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        set
+    }
+}
+
+/// Blocks SIGUSR1 in this thread (and so in every thread started after):
+/// it is taken by [`reload_on_signal`]'s `sigwait`, never delivered as an
+/// asynchronous handler. ctrlc owns SIGINT, SIGTERM and SIGHUP; this
+/// touches no other signal, and needs no handler that must be
+/// async-signal-safe (signal-hook is not in the tree for one signal).
+fn block_reload_signal() {
+    let set = reload_signal();
+    // SAFETY: pthread_sigmask reads the set we own; no old mask is asked for.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// A thread that waits for SIGUSR1 and re-reads the `--tls` certificate
+/// and key: new connections get the new pair; a bad file keeps the old
+/// one, logged in one line. Without `--tls`, SIGUSR1 is logged and
+/// ignored (its default would end the process).
+fn reload_on_signal(certificates: Option<Arc<Certificates>>) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("reload".into())
+        .spawn(move || loop {
+            let set = reload_signal();
+            let mut signal = 0;
+            // SAFETY: sigwait reads the set and writes one int we own.
+            if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+                continue;
+            }
+            match &certificates {
+                None => log::info!("SIGUSR1: no --tls certificate to re-read"),
+                Some(certificates) => match certificates.reload() {
+                    Ok(not_after) => log::info!(
+                        "SIGUSR1: re-read {}; new connections get the certificate valid until {}",
+                        certificates.files(),
+                        crate::tls::utc_date(not_after)
+                    ),
+                    Err(error) => log::warn!(
+                        "SIGUSR1: keeping the certificate in use (valid until {}): {error}",
+                        crate::tls::utc_date(certificates.not_after())
+                    ),
+                },
+            }
+        })
+        .map(drop)
+        .map_err(|e| format!("cannot start the reload thread: {e}"))
 }
 
 /// Whether `signal`'s disposition is "ignore" (inherited from `nohup`).

@@ -23,7 +23,7 @@
 //! short back-off: the listener stays readable while the queue holds
 //! clients, so retrying at once would spin.
 
-use super::{drain, Listener};
+use super::{drain, Listener, Serves};
 use crate::codec::{TOO_MANY_CONNECTIONS_REPLY, TOO_MANY_FROM_ADDRESS_REPLY};
 use crate::context::Context;
 use crate::poller::Poller;
@@ -211,7 +211,7 @@ impl Acceptor {
                     if std::mem::take(&mut self.starved) {
                         log::info!("accepting connections again");
                     }
-                    self.admit(stream, peer, ctx, hand_over);
+                    self.admit(stream, peer, listener, ctx, hand_over);
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -232,11 +232,15 @@ impl Acceptor {
         &mut self,
         stream: TcpStream,
         peer: SocketAddr,
+        listener: &Listener,
         ctx: &Context,
         hand_over: &mut impl FnMut(Connection),
     ) {
         match ctx.registry.admit(stream, peer) {
-            Ok(connection) => {
+            Ok(mut connection) => {
+                if let Serves::Tls(certificates) = &listener.serves {
+                    connection.serve_tls(certificates.config());
+                }
                 ctx.stats.connection_opened();
                 log::debug!("{connection} connected");
                 hand_over(connection);
@@ -268,7 +272,7 @@ impl Acceptor {
                         LogThrottle::held_back_note(held_back)
                     );
                 }
-                refuse(stream, refusal);
+                refuse(stream, refusal, matches!(listener.serves, Serves::Plain));
             }
         }
     }
@@ -287,14 +291,17 @@ impl Acceptor {
 
 /// Tells a client over a limit why it is turned away, and closes without
 /// a reset (see [`drain`]), never waiting on the client: the acceptor
-/// must stay free for the next one.
-fn refuse(mut stream: TcpStream, refusal: Refusal) {
+/// must stay free for the next one. A TLS client is not told (the line
+/// would be clear text where it expects a handshake): it sees the close.
+fn refuse(mut stream: TcpStream, refusal: Refusal, plain: bool) {
     let reply = match refusal {
         Refusal::TooMany | Refusal::MemoryBudget => TOO_MANY_CONNECTIONS_REPLY,
         Refusal::TooManyFromAddress => TOO_MANY_FROM_ADDRESS_REPLY,
     };
-    // A fresh socket's send buffer is empty, so this short write cannot block.
-    let _ = stream.write_all(reply);
+    if plain {
+        // A fresh socket's send buffer is empty, so this short write cannot block.
+        let _ = stream.write_all(reply);
+    }
     drain::finish_replies(&stream);
     if stream.set_nonblocking(true).is_ok() {
         let _ = drain::discard_input(&stream, &mut [0u8; 4096]);

@@ -13,14 +13,16 @@
 //! the connection to leave; a client that takes no reply for a whole idle
 //! timeout is cut.
 
-use super::drain::drain_before_close;
+use super::drain::{drain_before_close, DRAIN_GRACE};
 use super::session::{Ending, LineSession, Next};
+use super::tls::{TlsLayer, Transport};
 use super::{is_timeout, prepare, ConnectionEnd};
 use crate::context::Context;
 use crate::memory::Held;
 use crate::registry::Connection;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes buffered per connection. Smaller than the evented handler's shared
@@ -39,8 +41,15 @@ fn serve_lines(connection: &Connection, ctx: &Context) -> io::Result<Ending> {
     let mut session = LineSession::for_connection(&ctx.config, connection);
     socket.set_write_timeout(Some(SHUTDOWN_TICK))?;
     set_read_timeout(socket, &session)?;
-    let mut reader = BufReader::with_capacity(BUFFER, socket);
-    let mut writer = socket;
+    let mut tls = match connection.tls() {
+        Some(config) => Some(TlsLayer::new(Arc::clone(config))?),
+        None => None,
+    };
+    let transport = match &mut tls {
+        Some(tls) => Transport::Tls(socket, tls, &ctx.stats),
+        None => Transport::Plain(socket),
+    };
+    let mut reader = BufReader::with_capacity(BUFFER, transport);
     let mut replies = Vec::new();
     // The replies and partial line, beyond the fixed cost the registry took.
     let mut held = Held::none(&ctx.memory);
@@ -80,7 +89,7 @@ fn serve_lines(connection: &Connection, ctx: &Context) -> io::Result<Ending> {
                 Err(error) => return Err(error),
             }
         };
-        let all_sent = send(&mut writer, &replies, &mut session, ctx)?;
+        let all_sent = send(reader.get_mut(), &replies, &mut session, ctx)?;
         replies.clear();
         if replies.capacity() > 4 * BUFFER {
             // A long line's replies: give the memory back.
@@ -98,16 +107,35 @@ fn serve_lines(connection: &Connection, ctx: &Context) -> io::Result<Ending> {
             break ending;
         }
     };
+    if let Transport::Tls(_, tls, stats) = reader.get_mut() {
+        close_tls(socket, tls, stats);
+    }
     if ending.must_drain() && !drain_before_close(socket) {
         log::debug!("the client was still sending when the drain's grace period ended");
     }
     Ok(ending)
 }
 
+/// Ends TLS before the usual close: `close_notify` after the last reply,
+/// for up to the drain's grace period. A handshake never finished is
+/// counted as abandoned instead.
+fn close_tls(socket: &TcpStream, tls: &mut TlsLayer, stats: &crate::stats::Stats) {
+    if tls.is_handshaking() {
+        tls.abandoned(stats);
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_GRACE;
+    while let Ok(false) = tls.close_notify(socket) {
+        if Instant::now() >= deadline {
+            break;
+        }
+    }
+}
+
 /// Writes `replies`, counting each part the client takes as progress.
 /// Returns false, with some unsent, when the session went idle first.
 fn send(
-    writer: &mut &TcpStream,
+    writer: &mut impl Write,
     replies: &[u8],
     session: &mut LineSession,
     ctx: &Context,
@@ -129,7 +157,19 @@ fn send(
             Err(error) => return Err(error),
         }
     }
-    Ok(true)
+    // What a TLS layer still holds goes out too (a no-op in clear text).
+    loop {
+        match writer.flush() {
+            Ok(()) => return Ok(true),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => {
+                if session.is_idle(Instant::now()) {
+                    return Ok(false);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// How often a blocked reader or writer wakes to see whether shutdown has

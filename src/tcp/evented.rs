@@ -32,12 +32,14 @@
 
 use super::drain::{self, Drain, DRAIN_GRACE};
 use super::session::{Ending, LineSession, Next};
+use super::tls::{TlsLayer, Transport};
 use super::{prepare, READ_CHUNK};
 use crate::context::Context;
 use crate::memory::Held;
 use crate::registry::Connection;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The smallest read worth making when the memory budget is short.
@@ -109,13 +111,20 @@ pub struct EventedConnection {
     peer_closed: bool,
     /// The outbox and partial line's share of the memory budget.
     held: Held,
+    /// TLS under the session, if its listener serves TLS.
+    tls: Option<Box<TlsLayer>>,
 }
 
 impl EventedConnection {
     /// Takes over an accepted connection, switching it to non-blocking mode.
     pub fn new(connection: Connection, ctx: &Context) -> io::Result<EventedConnection> {
         prepare(connection.socket(), true)?;
+        let tls = match connection.tls() {
+            Some(config) => Some(Box::new(TlsLayer::new(Arc::clone(config))?)),
+            None => None,
+        };
         Ok(EventedConnection {
+            tls,
             session: LineSession::for_connection(&ctx.config, &connection),
             connection,
             outbox: Vec::new(),
@@ -157,7 +166,7 @@ impl EventedConnection {
         }
         match self.phase {
             Phase::Serving => self.serve_lines(scratch, ctx),
-            Phase::Finishing(ending) => Ok(self.finish(ending)),
+            Phase::Finishing(ending) => Ok(self.finish(ending, ctx)),
             Phase::Draining { ending, .. } => Ok(self.drain(ending, scratch)),
         }
     }
@@ -226,13 +235,17 @@ impl EventedConnection {
                     return Ok(Wait::Recheck);
                 };
                 read_limit = room;
-                self.connection.socket().read(&mut scratch.read[..room])
+                transport(&self.connection, &mut self.tls, ctx).read(&mut scratch.read[..room])
             };
             let received = match read {
                 Ok(received) => received,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(Wait::Readable)
+                    // TLS records (a handshake flight) may wait for room.
+                    if self.tls.as_ref().is_some_and(|tls| tls.has_pending()) {
+                        return Ok(Wait::Writable);
+                    }
+                    return Ok(Wait::Readable);
                 }
                 Err(error) => return Err(error),
             };
@@ -252,9 +265,12 @@ impl EventedConnection {
                 return Ok(Wait::Writable);
             }
             if let Phase::Finishing(ending) = self.phase {
-                return Ok(self.finish(ending));
+                return Ok(self.finish(ending, ctx));
             }
-            if received < read_limit && !self.peer_closed {
+            // Over TLS a short read says nothing about the socket (rustls
+            // may hold more, or the socket more records): read on until
+            // it would block.
+            if received < read_limit && !self.peer_closed && self.tls.is_none() {
                 // A short read took everything queued, and no end-of-file
                 // is pending: skip the read that would only say "nothing
                 // more". New input, or a close, raises a new edge.
@@ -266,7 +282,20 @@ impl EventedConnection {
     }
 
     /// No more input is answered and the outbox is empty.
-    fn finish(&mut self, ending: Ending) -> Wait {
+    fn finish(&mut self, ending: Ending, ctx: &Context) -> Wait {
+        if let Some(tls) = &mut self.tls {
+            if tls.is_handshaking() {
+                tls.abandoned(&ctx.stats);
+            } else {
+                // close_notify first; until it is on the socket, wait
+                // for room (this phase comes back here).
+                match tls.close_notify(self.connection.socket()) {
+                    Ok(true) => {}
+                    Ok(false) => return Wait::Writable,
+                    Err(_) => return Wait::Done(ending),
+                }
+            }
+        }
         if !ending.must_drain() {
             return Wait::Done(ending);
         }
@@ -290,7 +319,10 @@ impl EventedConnection {
     /// Writes `replies` directly from the caller's buffer; what the socket
     /// does not take is kept in the outbox. Returns whether all was sent.
     fn send(&mut self, replies: &[u8], ctx: &Context) -> io::Result<bool> {
-        let sent = write_some(self.connection.socket(), replies)?;
+        let sent = write_some(
+            &mut transport(&self.connection, &mut self.tls, ctx),
+            replies,
+        )?;
         self.session.on_sent(sent, &ctx.stats);
         if sent < replies.len() {
             self.outbox.extend_from_slice(&replies[sent..]);
@@ -302,10 +334,18 @@ impl EventedConnection {
     /// Sends what the outbox holds. Returns whether it is now empty (and
     /// then gives its memory back).
     fn flush_outbox(&mut self, ctx: &Context) -> io::Result<bool> {
+        if let Some(tls) = &mut self.tls {
+            if !tls.flush(self.connection.socket())? {
+                return Ok(false);
+            }
+        }
         if self.outbox.is_empty() {
             return Ok(true);
         }
-        let sent = write_some(self.connection.socket(), &self.outbox)?;
+        let sent = write_some(
+            &mut transport(&self.connection, &mut self.tls, ctx),
+            &self.outbox,
+        )?;
         self.session.on_sent(sent, &ctx.stats);
         self.outbox.drain(..sent);
         if self.outbox.is_empty() {
@@ -316,8 +356,20 @@ impl EventedConnection {
     }
 }
 
-/// Writes as much of `bytes` as the socket takes without blocking.
-fn write_some(mut socket: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+/// The connection's socket, through TLS if it is served so.
+fn transport<'a>(
+    connection: &'a Connection,
+    tls: &'a mut Option<Box<TlsLayer>>,
+    ctx: &'a Context,
+) -> Transport<'a> {
+    match tls {
+        Some(tls) => Transport::Tls(connection.socket(), tls, &ctx.stats),
+        None => Transport::Plain(connection.socket()),
+    }
+}
+
+/// Writes as much of `bytes` as `socket` takes without blocking.
+fn write_some(socket: &mut impl Write, bytes: &[u8]) -> io::Result<usize> {
     let mut sent = 0;
     while sent < bytes.len() {
         match socket.write(&bytes[sent..]) {

@@ -8,6 +8,8 @@
 //!   `write_all` — for models where a thread may block on one client.
 //! - [`evented`]: the same session driven by readiness, for `pool` and
 //!   `event-loops`, where a connection is parked on a poller between reads.
+//! - [`tls`]: TLS as a layer under both handlers (the session never
+//!   knows).
 //! - [`parked`]: a thread's parked connections and the turn that serves
 //!   the ready ones.
 //! - [`drain`]: the one way a connection is closed while its client may
@@ -24,14 +26,16 @@ pub mod drain;
 pub mod evented;
 pub mod parked;
 pub mod session;
+pub mod tls;
 
 use crate::context::Context;
 use crate::registry::Connection;
 use crate::throttle::LogThrottle;
+use crate::tls::Certificates;
 use session::Ending;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A listening socket and what its connections are served.
@@ -57,6 +61,9 @@ impl Listener {
 pub enum Serves {
     /// The line protocol, in clear text.
     Plain,
+    /// The line protocol over TLS, with the certificate current when a
+    /// connection is accepted.
+    Tls(Arc<Certificates>),
 }
 
 /// The most bytes read in one `read` call (and so decoded in one go).
@@ -133,5 +140,8 @@ fn is_client_failure(error: &io::Error) -> bool {
             | io::ErrorKind::UnexpectedEof
             | io::ErrorKind::WouldBlock
             | io::ErrorKind::TimedOut
+            // A TLS record the client got wrong (or a plain client on the
+            // TLS port): counted by reason in the handshake metrics.
+            | io::ErrorKind::InvalidData
     )
 }
