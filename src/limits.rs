@@ -5,7 +5,8 @@
 //! The soft `RLIMIT_NOFILE` is raised to the hard one first, as nginx's
 //! `worker_rlimit_nofile` does: the soft limit (often 1024) is a default
 //! for programs that never need more, not a policy for a server sized by
-//! `--max-connections`.
+//! `--max-connections`. What the hard limit still cannot hold lowers
+//! `--max-connections` ([`DescriptorLimit::fit`]).
 
 use crate::config::ServerConfig;
 
@@ -31,20 +32,42 @@ impl DescriptorLimit {
         Some(DescriptorLimit { soft, hard })
     }
 
-    /// The warning to give when `config` cannot be served within this
-    /// limit, if it cannot.
-    pub fn shortfall(&self, config: &ServerConfig) -> Option<String> {
-        let needed = (config.max_connections as u64)
+    /// Fits `config` to this limit: when `--max-connections` would need
+    /// more descriptors than the limit allows, it is lowered to what fits,
+    /// and the warning to log is returned. Lowered, a full server is full
+    /// by its own count, so the quiet-connection rule (see
+    /// [`registry`](crate::registry)) still makes room for a newcomer;
+    /// left as asked, accept would fail with `EMFILE` and a newcomer would
+    /// wait in the listen backlog until some client leaves.
+    pub fn fit(&self, config: &mut ServerConfig) -> Option<String> {
+        let asked = config.max_connections;
+        let needed = (asked as u64)
             .saturating_add(DESCRIPTOR_OVERHEAD)
             .saturating_add(2 * config.workers as u64);
-        (needed > self.soft).then(|| {
-            format!(
-                "--max-connections {} needs about {needed} file descriptors, but the limit is {} \
-                 (hard limit {}): past it, new connections wait in the backlog (EMFILE); \
-                 raise LimitNOFILE= (or ulimit -n) or lower --max-connections",
-                config.max_connections, self.soft, self.hard
-            )
-        })
+        if needed <= self.soft {
+            return None;
+        }
+        let fits = self.connections_that_fit(config.workers);
+        config.max_connections = fits;
+        Some(format!(
+            "--max-connections {asked} needs about {needed} file descriptors, but the limit is {} \
+             (hard limit {}): max-connections lowered to {fits}, so that a full server still \
+             closes its quietest connection for a newcomer instead of failing to accept (EMFILE); \
+             raise LimitNOFILE= (or ulimit -n) to serve more",
+            self.soft, self.hard
+        ))
+    }
+
+    /// Connections this limit can hold with `workers` workers: what the
+    /// overhead leaves, less a tenth for connections told to leave that
+    /// have not closed yet (the registry admits newcomers while they
+    /// close), and at least one.
+    fn connections_that_fit(&self, workers: usize) -> usize {
+        let left = self
+            .soft
+            .saturating_sub(DESCRIPTOR_OVERHEAD)
+            .saturating_sub(2 * workers as u64);
+        usize::try_from(left * 10 / 11).unwrap_or(usize::MAX).max(1)
     }
 }
 
@@ -53,27 +76,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_limit_below_max_connections_is_named_in_the_warning() {
+    fn max_connections_beyond_the_limit_is_lowered_to_what_fits_and_named_in_the_warning() {
         let limit = DescriptorLimit {
             soft: 1024,
             hard: 4096,
         };
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             max_connections: 10_000,
+            workers: 2,
             ..ServerConfig::default()
         };
-        let warning = limit.shortfall(&config).expect("a warning");
+        let warning = limit.fit(&mut config).expect("a warning");
         assert!(warning.contains("--max-connections 10000"), "{warning}");
         assert!(
             warning.contains("limit is 1024 (hard limit 4096)"),
             "{warning}"
         );
-        let small = ServerConfig {
+        // 1024 - 64 - 2 * 2 = 956 descriptors, a tenth kept for evictions.
+        assert_eq!(config.max_connections, 869);
+        assert!(warning.contains("lowered to 869"), "{warning}");
+        let mut small = ServerConfig {
             max_connections: 100,
             workers: 2,
             ..ServerConfig::default()
         };
-        assert_eq!(limit.shortfall(&small), None);
+        assert_eq!(limit.fit(&mut small), None);
+        assert_eq!(small.max_connections, 100);
+    }
+
+    #[test]
+    fn a_limit_below_the_overhead_still_admits_one_connection() {
+        let limit = DescriptorLimit { soft: 32, hard: 32 };
+        let mut config = ServerConfig {
+            max_connections: 10_000,
+            workers: 64,
+            ..ServerConfig::default()
+        };
+        assert!(limit.fit(&mut config).is_some());
+        assert_eq!(config.max_connections, 1);
     }
 
     #[test]

@@ -32,6 +32,7 @@ for_every_model_but_iterative!(
     connections_past_the_limit_are_refused_and_service_resumes,
     running_out_of_descriptors_is_logged_and_service_resumes,
     a_full_server_closes_the_longest_quiet_connection_to_serve_a_new_one,
+    at_the_descriptor_limit_the_longest_quiet_connection_makes_room,
 );
 
 /// Connects until a client is served (the server frees a slot only once it
@@ -81,21 +82,31 @@ fn running_out_of_descriptors_is_logged_and_service_resumes(model: &str) {
     // Enough fixed-pool workers that the acceptor keeps accepting until the
     // descriptors run out (with one, it would wait on a full queue instead).
     let workers = if model == "fixed-pool" { "64" } else { "1" };
-    let server = Server::start_with(&["--model", model, "--workers", workers], |command| {
-        // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
-        unsafe {
-            command.pre_exec(|| {
-                let limit = libc::rlimit {
-                    rlim_cur: 32,
-                    rlim_max: 32,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    });
+    let server = Server::start_model(model, &["--workers", workers]);
+    // After start-up has raised the limit (root may raise it back).
+    assert!(
+        server.wait_for_log("serving with model"),
+        "{}",
+        server.stderr()
+    );
+    // Lowered once it runs (as `prlimit --pid PID --nofile=32`): at start
+    // the server would lower --max-connections to fit and never reach
+    // EMFILE; this is the limit changing under it, or descriptors used by
+    // what start-up could not foresee.
+    let limit = libc::rlimit {
+        rlim_cur: 32,
+        rlim_max: 32,
+    };
+    // SAFETY: prlimit(2) on our own child, with a valid rlimit.
+    let result = unsafe {
+        libc::prlimit(
+            server.pid() as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &limit,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
     let mut clients: Vec<_> = (0..60).map(|_| server.connect()).collect();
     assert!(
         server.wait_for_log("cannot accept"),
@@ -140,6 +151,48 @@ fn a_full_server_closes_the_longest_quiet_connection_to_serve_a_new_one(model: &
     let summary = server.stop();
     assert_eq!(summary.idle_evictions, 1, "{summary}");
     assert_eq!(summary.idle_timeouts, 0, "{summary}");
+}
+
+/// Makes `command` start with the soft and hard `RLIMIT_NOFILE` at `limit`
+/// (as `prlimit --nofile=LIMIT`): the server cannot raise it.
+fn limit_descriptors(command: &mut std::process::Command, limit: u64) {
+    // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn at_the_descriptor_limit_the_longest_quiet_connection_makes_room(model: &str) {
+    // The hard limit far below the default --max-connections (10000): the
+    // old server hit EMFILE, and a newcomer waited in the listen backlog
+    // until a silent client left (never).
+    let workers = if model == "fixed-pool" { "64" } else { "2" };
+    let server = Server::start_with(&["--model", model, "--workers", workers], |command| {
+        limit_descriptors(command, 256)
+    });
+    assert!(
+        server.wait_for_log("lowered to"),
+        "no warning that --max-connections was lowered: {}",
+        server.stderr()
+    );
+    // More silent clients than the server has descriptors.
+    let silent: Vec<_> = (0..300).map(|_| server.connect()).collect();
+    connect_until_served(server.tcp, b"newcomer\n");
+    assert!(
+        !server.stderr().contains("cannot accept"),
+        "{}",
+        server.stderr()
+    );
+    drop(silent);
 }
 
 #[test]

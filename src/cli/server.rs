@@ -302,10 +302,10 @@ fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), String> {
     if let Some((admin, _)) = &admin {
         announce("admin", admin.local_addr())?;
     }
-    let config = args.config();
+    let mut config = args.config();
     match DescriptorLimit::raise() {
         Some(limit) => {
-            if let Some(warning) = limit.shortfall(&config) {
+            if let Some(warning) = limit.fit(&mut config) {
                 log::warn!("{warning}");
             }
         }
