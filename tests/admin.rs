@@ -601,3 +601,80 @@ fn healthz_says_draining_during_shutdown_and_moves_no_counter() {
     let (status, log) = server.stop_with(0);
     assert!(status.success(), "{log}");
 }
+
+/// A namespace with a non-loopback interface holding a private address,
+/// as a host's LAN address would be: its address.
+fn namespace_with_an_address() -> (common::netns::Namespace, std::net::Ipv4Addr) {
+    let netns = common::netns::Namespace::create("admin");
+    // A veth pair, both ends inside: an ordinary interface, not `lo`.
+    netns.ip(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
+    let pid = std::process::id();
+    let address = std::net::Ipv4Addr::new(10, 213, (pid >> 8) as u8, (pid % 250) as u8 + 1);
+    netns.ip(&["addr", "add", &format!("{address}/24"), "dev", "up0"]);
+    netns.ip(&["link", "set", "up0", "up"]);
+    netns.ip(&["link", "set", "up1", "up"]);
+    (netns, address)
+}
+
+#[test]
+fn an_admin_address_on_a_real_interface_needs_the_token() {
+    let (netns, address) = namespace_with_an_address();
+    let admin = format!("{address}:0");
+    // Without a token: refused before binding, one line, exit 2.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_upcase-server"));
+    command.args(["--tcp", "127.0.0.1:0", "--no-udp", "--admin", &admin]);
+    netns.put(&mut command);
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("--admin {admin} without a token started serving");
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--admin-token-file"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing was bound");
+
+    // With one: served on that address, 401 without the bearer, 200 with.
+    let dir = std::env::temp_dir().join(format!("upcase-admin-netns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "netns-secret\n").unwrap();
+    let server = Server::start_with(
+        &[
+            "--no-udp",
+            "--admin",
+            &admin,
+            "--admin-token-file",
+            file.to_str().unwrap(),
+        ],
+        |command| netns.put(command),
+    );
+    let bound = server.admin.unwrap();
+    assert_eq!(bound.ip(), std::net::IpAddr::V4(address));
+    netns.enter();
+    let refused = request(bound, "GET /metrics HTTP/1.0\r\n\r\n", PATIENCE).unwrap();
+    assert!(refused.starts_with("HTTP/1.1 401 "), "{refused}");
+    let ok = request(
+        bound,
+        "GET /metrics HTTP/1.0\r\nAuthorization: Bearer netns-secret\r\n\r\n",
+        PATIENCE,
+    )
+    .unwrap();
+    assert!(
+        ok.starts_with("HTTP/1.1 200 ") && ok.contains("upcase_lines_total"),
+        "{ok}"
+    );
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
