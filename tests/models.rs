@@ -1,11 +1,15 @@
 //! What the threading models do differently, shown as behaviour (never as
 //! timings): who gets served while whom is connected.
+//!
+//! Run in-process, checking the server's `Summary`, except where the test
+//! reads the server process itself (its threads, its resident memory).
 
 mod common;
 
 use common::*;
 use std::io::Write;
 use std::time::Duration;
+use upcase::admin::Access;
 
 /// How long a client is watched to show that it is *not* being answered.
 const NOT_ANSWERED: Duration = Duration::from_millis(300);
@@ -21,7 +25,7 @@ const EVENTED: [&str; 2] = ["pool", "event-loops"];
 #[test]
 fn evented_models_serve_fifty_clients_at_once_with_two_workers() {
     for model in EVENTED {
-        let server = Server::start_model(model, &["--workers", "2"]);
+        let server = InProcess::start(model, |config| config.workers = 2);
         let mut clients: Vec<_> = (0..50).map(|_| server.connect()).collect();
         for round in 0..3 {
             for (i, client) in clients.iter_mut().enumerate() {
@@ -29,6 +33,10 @@ fn evented_models_serve_fifty_clients_at_once_with_two_workers() {
                 round_trip(client, line.as_bytes(), line.to_uppercase().as_bytes());
             }
         }
+        drop(clients);
+        let summary = server.stop();
+        assert_eq!(summary.connections, 50, "{model}: {summary}");
+        assert_eq!(summary.lines, 150, "{model}: {summary}");
     }
 }
 
@@ -62,12 +70,17 @@ fn evented_models_answer_a_new_client_with_thousands_of_idle_ones_connected() {
     const IDLE: usize = 3000;
     raise_fd_limit();
     for model in EVENTED {
-        let server = Server::start_model(model, &["--workers", "2"]);
+        let server = InProcess::start(model, |config| config.workers = 2);
         let mut idle: Vec<_> = (0..IDLE).map(|_| server.connect()).collect();
         let mut fresh = server.connect();
         round_trip(&mut fresh, b"new client\n", b"NEW CLIENT\n");
         round_trip(&mut idle[0], b"first idle\n", b"FIRST IDLE\n");
         round_trip(&mut idle[IDLE - 1], b"last idle\n", b"LAST IDLE\n");
+        drop((idle, fresh));
+        let summary = server.stop();
+        assert_eq!(summary.connections, IDLE as u64 + 1, "{model}: {summary}");
+        assert_eq!(summary.lines, 3, "{model}: {summary}");
+        assert_eq!(summary.refused, 0, "{model}: {summary}");
     }
 }
 
@@ -115,50 +128,35 @@ fn pool_and_fixed_pool_run_an_acceptor_and_workers_and_event_loops_no_acceptor()
     }
 }
 
-/// `/stats.json` from the admin endpoint.
-fn stats(admin: std::net::SocketAddr) -> serde_json::Value {
-    let mut stream = std::net::TcpStream::connect(admin).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(stream, "GET /stats.json HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    serde_json::from_str(body).unwrap()
+/// Connections each worker (or loop) holds in `stats`.
+fn owned_per_worker(stats: &serde_json::Value) -> Vec<u64> {
+    stats["workers"]
+        .as_array()
+        .expect("a workers list")
+        .iter()
+        .map(|w| w["owned"].as_u64().unwrap_or(0))
+        .collect()
 }
 
 /// Connections each worker (or loop) holds, once all `total` are parked.
-fn connections_per_worker(admin: std::net::SocketAddr, total: u64) -> Vec<u64> {
-    let deadline = std::time::Instant::now() + PATIENCE;
-    loop {
-        let stats = stats(admin);
-        let owned: Vec<u64> = stats["workers"]
-            .as_array()
-            .expect("a workers list")
-            .iter()
-            .map(|w| w["owned"].as_u64().unwrap_or(0))
-            .collect();
-        if owned.iter().sum::<u64>() == total || std::time::Instant::now() > deadline {
-            return owned;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn connections_per_worker(server: &InProcess, total: u64) -> Vec<u64> {
+    let stats = server.stats_until(|s| owned_per_worker(s).iter().sum::<u64>() == total);
+    owned_per_worker(&stats)
 }
 
 #[test]
 fn a_burst_of_connections_is_shared_among_the_workers() {
     const CLIENTS: usize = 64;
     for model in EVENTED {
-        let server = Server::start_model(
-            model,
-            &["--workers", "4", "--no-udp", "--admin", "127.0.0.1:0"],
-        );
+        let server =
+            InProcess::start_with_admin(model, Access::open(), |config| config.workers = 4);
         // Opened at once: every connect completes in the kernel before the
         // server accepts any (the listen backlog holds them).
         let mut clients: Vec<_> = (0..CLIENTS).map(|_| server.connect()).collect();
         for client in &mut clients {
             round_trip(client, b"hi\n", b"HI\n");
         }
-        let owned = connections_per_worker(server.admin.unwrap(), CLIENTS as u64);
+        let owned = connections_per_worker(&server, CLIENTS as u64);
         assert_eq!(
             owned.iter().sum::<u64>(),
             CLIENTS as u64,
@@ -170,12 +168,15 @@ fn a_burst_of_connections_is_shared_among_the_workers() {
             most * 2 <= least * 3,
             "{model}: the busiest worker holds more than 1.5x the least busy: {owned:?}"
         );
+        drop(clients);
+        let summary = server.stop();
+        assert_eq!(summary.connections, CLIENTS as u64, "{model}: {summary}");
     }
 }
 
 /// A second client is answered only once the first one leaves.
 fn second_client_waits_for_the_first(model: &str) {
-    let server = Server::start_model(model, &["--workers", "1"]);
+    let server = InProcess::start(model, |config| config.workers = 1);
     let mut first = server.connect();
     round_trip(&mut first, b"first\n", b"FIRST\n");
     let mut second = server.connect();
@@ -186,16 +187,22 @@ fn second_client_waits_for_the_first(model: &str) {
     );
     drop(first);
     assert_eq!(read_exact_len(&mut second, 7), b"SECOND\n");
+    drop(second);
+    let summary = server.stop();
+    assert_eq!((summary.connections, summary.lines), (2, 2), "{summary}");
 }
 
 /// Two clients are answered while both stay connected.
 fn both_clients_are_served_at_once(model: &str) {
-    let server = Server::start_model(model, &["--workers", "1"]);
+    let server = InProcess::start(model, |config| config.workers = 1);
     let mut first = server.connect();
     round_trip(&mut first, b"first\n", b"FIRST\n");
     let mut second = server.connect();
     round_trip(&mut second, b"second\n", b"SECOND\n");
     round_trip(&mut first, b"first again\n", b"FIRST AGAIN\n");
+    drop((first, second));
+    let summary = server.stop();
+    assert_eq!((summary.connections, summary.lines), (2, 3), "{summary}");
 }
 
 #[test]

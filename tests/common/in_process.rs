@@ -65,7 +65,11 @@ impl InProcess {
             .is_test(true)
             .parse_env(env_logger::Env::default().default_filter_or("debug"))
             .try_init();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // The binary's backlog (std's 128 would drop SYNs from a burst of
+        // connects, each retried a second or more later).
+        let listener =
+            upcase::net::listen_tcp("127.0.0.1:0", upcase::net::system_max_backlog(), false)
+                .expect("listen on a loopback port");
         let (tcp_addr, udp_addr) = (listener.local_addr().unwrap(), udp.local_addr().unwrap());
         let admin = access.map(|access| (TcpListener::bind("127.0.0.1:0").unwrap(), access));
         let admin_addr = admin.as_ref().map(|(admin, _)| admin.local_addr().unwrap());
