@@ -4,7 +4,8 @@
 # HAProxy (the rolling restart, `haproxy -c`), nginx with its stream module
 # (libnginx-mod-stream: the UDP balancer in deploy/nginx-udp.conf), systemd
 # (`systemd-analyze`, `systemd-socket-activate`), Prometheus (`prometheus`,
-# `promtool`), nftables (the packet-loss lab). Run as root; .ci/run calls
+# `promtool`), nftables and tcpdump (the lab's packet loss and its
+# eavesdropper). Run as root; .ci/run calls
 # it. Fails loudly if a package cannot be installed or a tool is missing
 # afterwards.
 #
@@ -27,6 +28,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
@@ -35,7 +37,7 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 for tool in ss ip python3 chromium haproxy nginx systemd-analyze systemd-socket-activate \
-    prometheus promtool dpkg-deb nft strace taskset; do
+    prometheus promtool dpkg-deb nft tcpdump strace taskset; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing after install: $tool" >&2; exit 1; }
 done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] \

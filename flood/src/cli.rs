@@ -36,7 +36,8 @@ enum Command {
     /// for wrong replies, memory growth and leaked descriptors or threads.
     Soak(SoakArgs),
     /// Measure TCP and UDP under real packet loss between two network
-    /// namespaces (needs root, `ip` and `nft`); writes lab.md and lab.svg.
+    /// namespaces, what an eavesdropper reads and what a forged source reflects (needs root,
+    /// `ip`, `nft` and `tcpdump`); writes lab.md, lab.svg and lab-*.pcap.
     Lab(CompareArgs),
     /// Benchmark upcase-server beside its peers (peers/: tokio, std
     /// threads, the kernel's floor) and print Markdown tables

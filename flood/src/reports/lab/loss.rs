@@ -21,18 +21,21 @@ pub(super) struct Row {
 }
 
 /// The server in its namespace; stopped (SIGTERM) when dropped.
-struct LabServer(Child);
+pub(super) struct LabServer(Child);
 
 impl LabServer {
-    fn start(names: &Namespaces, binary: &Path) -> Result<LabServer, String> {
+    /// `binary` on port 7878 of the server's host, with `extra` flags.
+    pub(super) fn start(
+        names: &Namespaces,
+        binary: &Path,
+        extra: &[&str],
+    ) -> Result<LabServer, String> {
         let address = format!("{SERVER_ADDR}:7878");
         let mut child = Command::new("ip")
             .args(["netns", "exec", &names.server])
             .arg(binary)
             .args(["--tcp", &address, "--udp", &address, "--workers", "2"])
-            // The lab measures what the network loses; the per-source limit
-            // (the client is one non-loopback source) would add its own.
-            .args(["--udp-rate-limit", "0"])
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -61,7 +64,9 @@ impl Drop for LabServer {
 }
 
 pub(super) fn measure(names: &Namespaces, options: &LabOptions) -> Result<Vec<Row>, String> {
-    let _server = LabServer::start(names, &options.server)?;
+    // The lab measures what the network loses; the per-source limit (the
+    // client is one non-loopback source) would add its own.
+    let _server = LabServer::start(names, &options.server, &["--udp-rate-limit", "0"])?;
     let me = std::env::current_exe().map_err(|e| format!("cannot find upcase-flood: {e}"))?;
     let (rates, seconds): (&[u32], &str) = if options.quick {
         (&[0, 5], "2")

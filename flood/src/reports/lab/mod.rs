@@ -1,4 +1,5 @@
-//! `upcase-flood lab`: TCP and UDP under real packet loss.
+//! `upcase-flood lab`: TCP and UDP under real packet loss, and what the
+//! network lets others do to a service that leaves loopback.
 //!
 //! Loopback never loses a packet, so it cannot show TCP's retransmission or
 //! UDP's loss. The lab builds a small network of its own: two network
@@ -13,21 +14,30 @@
 //! pays in round trips lost (drawn against the 1 − (1 − p)² a round trip
 //! of two datagrams should lose).
 //!
-//! The host's own network is never touched: everything lives in the two
+//! Then, with the loss rule off, the lecture's other question ("does it
+//! need security?"): what `tcpdump` on the path reads of a connection, and
+//! what datagrams with a forged source address make the server send to a
+//! third host, the victim, with the UDP limits off and on.
+//!
+//! The host's own network is never touched: everything lives in the
 //! namespaces, whose names carry this process's id (two runs never
 //! collide). They are removed when the lab ends — normally, on an error,
 //! or on Ctrl-C — and a later run removes any left by a run that crashed
-//! (its process is gone). Needs root, `ip` (iproute2) and `nft` (nftables).
+//! (its process is gone). Needs root, `ip` (iproute2), `nft` (nftables)
+//! and `tcpdump`.
 //!
-//! Its parts: `net` builds the two hosts (namespaces, veth, nftables) and
-//! reads their kernels' counters; `loss` runs the server in one namespace
-//! and the floods from the other at each loss rate; `render` writes
-//! `lab.md`, every sentence computed from the numbers; `chart` draws
-//! `lab.svg`.
+//! Its parts: `net` builds the hosts (namespaces, veth, nftables) and reads
+//! their kernels' counters; `loss` runs the server in one namespace and the
+//! floods from the other at each loss rate; `render` writes `lab.md`'s loss
+//! section, every sentence computed from the numbers; `chart` draws
+//! `lab.svg`; `eavesdrop` captures a connection; `reflection` forges the
+//! victim's address.
 
 mod chart;
+mod eavesdrop;
 mod loss;
 mod net;
+mod reflection;
 mod render;
 
 use net::Namespaces;
@@ -60,7 +70,11 @@ pub fn check_requirements() -> Result<(), String> {
     if unsafe { libc::geteuid() } != 0 {
         missing.push("root (network namespaces)".to_string());
     }
-    for (tool, package) in [("ip", "iproute2"), ("nft", "nftables")] {
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("nft", "nftables"),
+        ("tcpdump", "tcpdump"),
+    ] {
         let found = Command::new(tool)
             .arg("-V")
             .stdout(Stdio::null())
@@ -95,25 +109,53 @@ pub fn run(options: &LabOptions) -> Result<PathBuf, String> {
         eprintln!("upcase-flood lab: interrupted; namespaces removed");
         std::process::exit(130);
     });
-    let result = names.build().and_then(|()| loss::measure(&names, options));
+    std::fs::create_dir_all(&options.out)
+        .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
+    let result = names.build().and_then(|()| lessons(&names, options));
     if let Some(names) = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).take() {
         names.remove();
     }
-    let rows = result?;
-    std::fs::create_dir_all(&options.out)
-        .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
+    let (rows, seen, reflections) = result?;
     chart::draw(&options.out.join("lab.svg"), &rows)?;
     let path = options.out.join("lab.md");
-    std::fs::write(&path, render::report(&rows, options.quick))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let md = [
+        render::report(&rows, options.quick),
+        eavesdrop::render(&seen),
+        reflection::render(&reflections),
+    ]
+    .join("\n");
+    std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// The three lessons, in the namespaces `names` built: loss, then (with
+/// the loss rule off) the eavesdropper and the reflection.
+fn lessons(
+    names: &Namespaces,
+    options: &LabOptions,
+) -> Result<
+    (
+        Vec<loss::Row>,
+        eavesdrop::Eavesdropping,
+        Vec<reflection::Reflection>,
+    ),
+    String,
+> {
+    let rows = loss::measure(names, options)?;
+    names.set_loss(0)?;
+    let seen = {
+        let _server = loss::LabServer::start(names, &options.server, &[])?;
+        eavesdrop::capture(names, &options.out)?
+    };
+    let reflections = reflection::measure(names, &options.server)?;
+    Ok((rows, seen, reflections))
 }
 
 /// How long the lab's floods take, for the progress line.
 pub fn expected_duration(quick: bool) -> Duration {
     if quick {
-        Duration::from_secs(10)
+        Duration::from_secs(20)
     } else {
-        Duration::from_secs(60)
+        Duration::from_secs(70)
     }
 }

@@ -1,21 +1,28 @@
-//! The lab's two hosts: network namespaces joined by a veth pair, each with
-//! an nftables chain for the loss rule, and each kernel's TCP counters.
+//! The lab's hosts: a server and a client, network namespaces joined by a
+//! veth pair, each with an nftables chain for the loss rule, and each
+//! kernel's TCP counters; and a victim, on a link of its own from the
+//! server's host, whose address the reflection demo forges.
 //!
 //! Everything is done by running `ip` and `nft` (the tools an operator would
 //! type), so that what the lab builds can be read, and rebuilt by hand.
 
+use std::os::fd::AsRawFd;
 use std::process::Command;
 
 /// Every namespace name starts with this, then the owning process's id.
 const PREFIX: &str = "upcase-lab-";
 pub(super) const SERVER_ADDR: &str = "10.253.0.1";
 pub(super) const CLIENT_ADDR: &str = "10.253.0.2";
+/// The server's address on the victim's link, and the victim's.
+const SERVER_SIDE_ADDR: &str = "10.253.1.1";
+pub(super) const VICTIM_ADDR: &str = "10.253.1.2";
 
-/// The two hosts of one run.
+/// The hosts of one run.
 #[derive(Clone)]
 pub(super) struct Namespaces {
     pub(super) server: String,
     pub(super) client: String,
+    pub(super) victim: String,
 }
 
 /// A host's TCP segment counters (`/proc/net/snmp`), or their growth over a run.
@@ -73,6 +80,44 @@ impl TcpCounters {
     }
 }
 
+/// A veth pair between two namespaces, each end `(namespace, name,
+/// address)` with its /24 and up.
+fn link(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), String> {
+    sh(&[
+        "ip", "link", "add", a.1, "type", "veth", "peer", "name", b.1,
+    ])?;
+    for (ns, veth, addr) in [a, b] {
+        sh(&["ip", "link", "set", veth, "netns", ns])?;
+        sh_in(
+            ns,
+            &["ip", "addr", "add", &format!("{addr}/24"), "dev", veth],
+        )?;
+        sh_in(ns, &["ip", "link", "set", veth, "up"])?;
+    }
+    Ok(())
+}
+
+/// Runs `work` on a thread of this process that has joined network
+/// namespace `ns`: the sockets it opens are that host's.
+pub(super) fn in_namespace<T: Send + 'static>(
+    ns: &str,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> std::thread::JoinHandle<Result<T, String>> {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+        // SAFETY: setns on a namespace file this thread holds open; it
+        // moves only this thread, which ends with `work`.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!(
+                "cannot join {path}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        work()
+    })
+}
+
 /// Runs `args` inside network namespace `ns`.
 pub(super) fn sh_in(ns: &str, args: &[&str]) -> Result<(), String> {
     let mut all = vec!["ip", "netns", "exec", ns];
@@ -127,39 +172,58 @@ impl Namespaces {
         Namespaces {
             server: format!("{PREFIX}{}-server", std::process::id()),
             client: format!("{PREFIX}{}-client", std::process::id()),
+            victim: format!("{PREFIX}{}-victim", std::process::id()),
         }
     }
 
-    /// Two namespaces, a veth pair between them, loopback up, addresses set,
-    /// and an (empty) nftables chain in each for the drop rule.
+    /// The server's end of the client's link (where an eavesdropper on the
+    /// path between them listens).
+    pub(super) fn server_link() -> String {
+        format!("ul{}s", std::process::id())
+    }
+
+    /// The three namespaces; the client's and the victim's links to the
+    /// server, loopback up, addresses set; and an (empty) nftables chain in
+    /// the server's and the client's for the drop rule.
     pub(super) fn build(&self) -> Result<(), String> {
         let pid = std::process::id();
-        let (veth_s, veth_c) = (format!("ul{pid}s"), format!("ul{pid}c"));
-        sh(&["ip", "netns", "add", &self.server])?;
-        sh(&["ip", "netns", "add", &self.client])?;
-        sh(&[
-            "ip", "link", "add", &veth_s, "type", "veth", "peer", "name", &veth_c,
-        ])?;
-        sh(&["ip", "link", "set", &veth_s, "netns", &self.server])?;
-        sh(&["ip", "link", "set", &veth_c, "netns", &self.client])?;
-        for (ns, veth, addr) in [
-            (&self.server, &veth_s, SERVER_ADDR),
-            (&self.client, &veth_c, CLIENT_ADDR),
-        ] {
-            let inside = |args: &[&str]| sh_in(ns, args);
-            inside(&["ip", "link", "set", "lo", "up"])?;
-            inside(&["ip", "addr", "add", &format!("{addr}/24"), "dev", veth])?;
-            inside(&["ip", "link", "set", veth, "up"])?;
-            inside(&["nft", "add", "table", "inet", "upcase_lab"])?;
-            inside(&[
-                "nft",
-                "add",
-                "chain",
-                "inet",
-                "upcase_lab",
-                "out",
-                "{ type filter hook output priority 0; }",
-            ])?;
+        for ns in [&self.server, &self.client, &self.victim] {
+            sh(&["ip", "netns", "add", ns])?;
+            sh_in(ns, &["ip", "link", "set", "lo", "up"])?;
+        }
+        let server_link = Namespaces::server_link();
+        link(
+            (&self.server, &server_link, SERVER_ADDR),
+            (&self.client, &format!("ul{pid}c"), CLIENT_ADDR),
+        )?;
+        for ns in [&self.server, &self.client] {
+            sh_in(ns, &["nft", "add", "table", "inet", "upcase_lab"])?;
+            sh_in(
+                ns,
+                &[
+                    "nft",
+                    "add",
+                    "chain",
+                    "inet",
+                    "upcase_lab",
+                    "out",
+                    "{ type filter hook output priority 0; }",
+                ],
+            )?;
+        }
+        // The victim's link: its own /24, so that the server's replies to
+        // the victim's address go there. The server's host does not check
+        // that a datagram's source could have come in where it did
+        // (reverse-path filtering off, as on most hosts, and on the many
+        // networks that BCP 38 asks to filter and do not).
+        let victim_link = format!("ul{pid}t");
+        link(
+            (&self.server, &victim_link, SERVER_SIDE_ADDR),
+            (&self.victim, &format!("ul{pid}v"), VICTIM_ADDR),
+        )?;
+        for key in ["all", "default", &victim_link, &server_link] {
+            let setting = format!("net.ipv4.conf.{key}.rp_filter=0");
+            sh_in(&self.server, &["sysctl", "-q", "-w", &setting])?;
         }
         Ok(())
     }
@@ -191,7 +255,7 @@ impl Namespaces {
     /// Deleting a namespace deletes its veth end (and so the pair) and its
     /// nftables tables.
     pub(super) fn remove(&self) {
-        for ns in [&self.server, &self.client] {
+        for ns in [&self.server, &self.client, &self.victim] {
             let _ = sh(&["ip", "netns", "del", ns]);
         }
     }
