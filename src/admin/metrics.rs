@@ -10,7 +10,7 @@
 use crate::context::Context;
 use crate::process_stats::ProcessStats;
 use crate::process_stats::ProcessTimes;
-use crate::stats::DatagramOutcome;
+use crate::stats::{DatagramOutcome, Handshake};
 use prometheus_client::encoding::{prometheus_text, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -246,6 +246,35 @@ pub fn prometheus(ctx: &Context) -> String {
         t.bytes_in,
     );
     counter(r, "sent_bytes", "Bytes sent over TCP and UDP", t.bytes_out);
+    let handshakes = Series {
+        series: Handshake::ALL
+            .iter()
+            .map(|&outcome| {
+                let labels = match outcome.reason() {
+                    None => vec![("result".to_string(), "ok".to_string())],
+                    Some(reason) => vec![
+                        ("result".to_string(), "failed".to_string()),
+                        ("reason".to_string(), reason.to_string()),
+                    ],
+                };
+                (labels, counter_of(t.handshakes(outcome)))
+            })
+            .collect(),
+    };
+    r.register(
+        "tls_handshakes",
+        "TLS handshakes, by result (failed: by reason: alert, bad_message, incompatible, \
+         closed by the client, timeout or closed by the server, other)",
+        handshakes,
+    );
+    if let Some(certificates) = ctx.certificates.get() {
+        gauge(
+            r,
+            "tls_certificate_expiry_seconds",
+            "The --tls certificate's notAfter, as unix time",
+            u64::try_from(certificates.not_after()).unwrap_or(0),
+        );
+    }
     let datagrams = Series::by(
         "result",
         DatagramOutcome::ALL

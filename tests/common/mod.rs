@@ -76,6 +76,8 @@ pub struct Server {
     pub udp: Option<SocketAddr>,
     /// The admin address from the `admin listening on` line, with `--admin`.
     pub admin: Option<SocketAddr>,
+    /// The TLS address from the `tls listening on` line, with `--tls`.
+    pub tls: Option<SocketAddr>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -122,16 +124,18 @@ impl Server {
             }
         });
         let stdout = child.stdout.take().unwrap();
-        let (tcp, udp, admin) = read_addresses(
+        let (tcp, udp, admin, tls) = read_addresses(
             stdout,
             !args.contains(&"--no-udp"),
             args.contains(&"--admin"),
+            args.contains(&"--tls"),
         );
         Server {
             child,
             tcp: tcp.unwrap_or_else(|| panic!("no tcp line")),
             udp,
             admin,
+            tls,
             stderr,
         }
     }
@@ -216,10 +220,20 @@ fn read_addresses(
     stdout: std::process::ChildStdout,
     want_udp: bool,
     want_admin: bool,
-) -> (Option<SocketAddr>, Option<SocketAddr>, Option<SocketAddr>) {
+    want_tls: bool,
+) -> (
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+    Option<SocketAddr>,
+) {
     let mut lines = BufReader::new(stdout).lines();
-    let (mut tcp, mut udp, mut admin) = (None, None, None);
-    while tcp.is_none() || (want_udp && udp.is_none()) || (want_admin && admin.is_none()) {
+    let (mut tcp, mut udp, mut admin, mut tls) = (None, None, None, None);
+    while tcp.is_none()
+        || (want_udp && udp.is_none())
+        || (want_admin && admin.is_none())
+        || (want_tls && tls.is_none())
+    {
         let Some(Ok(line)) = lines.next() else { break };
         if let Some(addr) = line.strip_prefix("tcp listening on ") {
             tcp = Some(addr.parse().expect("tcp address"));
@@ -227,11 +241,13 @@ fn read_addresses(
             udp = Some(addr.parse().expect("udp address"));
         } else if let Some(addr) = line.strip_prefix("admin listening on ") {
             admin = Some(addr.parse().expect("admin address"));
+        } else if let Some(addr) = line.strip_prefix("tls listening on ") {
+            tls = Some(addr.parse().expect("tls address"));
         }
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     thread::spawn(move || for _ in lines {});
-    (tcp, udp, admin)
+    (tcp, udp, admin, tls)
 }
 
 /// Sends a Unix signal to a process the test started.

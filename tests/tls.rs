@@ -1,0 +1,293 @@
+//! `--tls`: the line protocol over TLS in every model, checked with a
+//! rustls client and certificates made by rcgen at test time: a line
+//! answered, `close_notify` at shutdown, a handshake never finished closed
+//! at the idle timeout (and counted), SIGUSR1 re-reading the pair, and bad
+//! files refused at start with one line.
+
+mod common;
+
+use common::*;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConnection, StreamOwned};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+/// A directory of certificates for one test, removed at the end.
+struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    fn new(name: &str) -> Files {
+        let dir = std::env::temp_dir().join(format!("upcase-tls-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Files { dir }
+    }
+
+    /// A self-signed certificate for `localhost` valid until the middle
+    /// of `year`, and its key: (cert, key) paths named after `name`.
+    fn pair(&self, name: &str, year: i32) -> (PathBuf, PathBuf) {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year, 6, 30);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let (cert_file, key_file) = (
+            self.dir.join(format!("{name}.crt")),
+            self.dir.join(format!("{name}.key")),
+        );
+        fs::write(&cert_file, cert.pem()).unwrap();
+        fs::write(&key_file, key.serialize_pem()).unwrap();
+        (cert_file, key_file)
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+type Tls = StreamOwned<ClientConnection, TcpStream>;
+
+/// A rustls client trusting only `ca`, connected to `server` (the
+/// handshake happens on the first read or write).
+fn tls_client(server: SocketAddr, ca: &Path) -> Tls {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connection =
+        ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    StreamOwned::new(connection, connect_to(server))
+}
+
+/// Sends `line` and returns the reply line.
+fn ask(client: &mut Tls, line: &str) -> std::io::Result<String> {
+    client.write_all(line.as_bytes())?;
+    let mut reply = String::new();
+    BufReader::new(client).read_line(&mut reply)?;
+    Ok(reply)
+}
+
+fn start_tls(model: &str, cert: &Path, key: &Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--model",
+        model,
+        "--tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+/// A line over TLS and one in clear text beside it; at SIGTERM the TLS
+/// client gets `close_notify` (rustls reports end of data only for it)
+/// and the server exits cleanly.
+fn answers_a_line_over_tls_and_ends_with_close_notify(model: &str) {
+    let files = Files::new(&format!("line-{model}"));
+    let (cert, key) = files.pair("server", 2049);
+    let mut server = start_tls(model, &cert, &key, &["--no-udp"]);
+    let tls = server.tls.expect("a tls listening on line");
+    // Clear text first: `iterative` serves one client at a time.
+    let mut plain = server.connect();
+    round_trip(&mut plain, b"beside it\n", b"BESIDE IT\n");
+    drop(plain);
+    let mut client = tls_client(tls, &cert);
+    assert_eq!(ask(&mut client, "over tls\n").unwrap(), "OVER TLS\n");
+    send_signal(server.pid(), libc::SIGTERM);
+    let mut rest = Vec::new();
+    let end = client.read_to_end(&mut rest);
+    assert!(
+        end.is_ok() && rest.is_empty(),
+        "{model}: expected close_notify, got {end:?} after {rest:?}"
+    );
+    drop(client);
+    let status = server.wait_exit(PATIENCE).expect("exits after SIGTERM");
+    assert!(status.success(), "{model}: {}", server.stderr());
+}
+
+/// A client that connects and never sends its hello is closed at the idle
+/// timeout, counted as a failed handshake (reason timeout); a finished one
+/// as ok; the certificate's expiry is exported.
+fn an_unfinished_handshake_is_closed_at_the_idle_timeout(model: &str) {
+    let files = Files::new(&format!("idle-{model}"));
+    let (cert, key) = files.pair("server", 2049);
+    let server = start_tls(
+        model,
+        &cert,
+        &key,
+        &["--no-udp", "--idle-timeout", "1", "--admin", "127.0.0.1:0"],
+    );
+    let tls = server.tls.unwrap();
+    let mut silent = connect_to(tls);
+    // Closed by the server (its FIN, or a reset), not by the read timeout.
+    assert!(
+        read_to_close_or_reset(&mut silent),
+        "{model}: not closed within {PATIENCE:?}"
+    );
+    let mut client = tls_client(tls, &cert);
+    assert_eq!(ask(&mut client, "done\n").unwrap(), "DONE\n");
+    let metrics = http_get(server.admin.unwrap(), "/metrics");
+    for series in [
+        "upcase_tls_handshakes_total{result=\"ok\"} 1",
+        "upcase_tls_handshakes_total{result=\"failed\",reason=\"timeout\"} 1",
+        // 2049-06-30 00:00:00 UTC
+        "upcase_tls_certificate_expiry_seconds 2508624000",
+    ] {
+        assert!(
+            metrics.contains(series),
+            "{model}: no {series} in {metrics}"
+        );
+    }
+    drop(client);
+    let (status, log) = server.stop_with(libc::SIGTERM);
+    assert!(status.success(), "{model}: {log}");
+}
+
+/// Reads until the server ends the connection; false if it did not within
+/// the read timeout.
+fn read_to_close_or_reset(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(error) => {
+                return !matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+for_every_model!(
+    answers_a_line_over_tls_and_ends_with_close_notify,
+    an_unfinished_handshake_is_closed_at_the_idle_timeout,
+);
+
+#[test]
+fn sigusr1_gives_new_connections_the_new_pair_and_a_bad_file_keeps_the_old() {
+    let files = Files::new("reload");
+    let (cert, key) = files.pair("server", 2049);
+    let (first_cert, _) = files.pair("first", 2049);
+    fs::copy(&cert, &first_cert).unwrap();
+    let server = start_tls("pool", &cert, &key, &["--no-udp"]);
+    let tls = server.tls.unwrap();
+    let mut before = tls_client(tls, &first_cert);
+    assert_eq!(ask(&mut before, "before\n").unwrap(), "BEFORE\n");
+
+    // A new pair in the same files, then SIGUSR1.
+    let (new_cert, new_key) = files.pair("new", 2050);
+    fs::copy(&new_cert, &cert).unwrap();
+    fs::copy(&new_key, &key).unwrap();
+    send_signal(server.pid(), libc::SIGUSR1);
+    assert!(
+        server.wait_for_log("SIGUSR1: re-read"),
+        "{}",
+        server.stderr()
+    );
+    let mut after = tls_client(tls, &new_cert);
+    assert_eq!(ask(&mut after, "after\n").unwrap(), "AFTER\n");
+    // A client trusting only the old certificate refuses the new one.
+    let mut stale = tls_client(tls, &first_cert);
+    assert!(ask(&mut stale, "stale\n").is_err());
+    // The connection opened before the reload is served as it was.
+    assert_eq!(ask(&mut before, "still\n").unwrap(), "STILL\n");
+
+    // A bad file: the pair in use stays, and the log says why.
+    fs::write(&cert, "not a certificate\n").unwrap();
+    send_signal(server.pid(), libc::SIGUSR1);
+    assert!(
+        server.wait_for_log("SIGUSR1: keeping the certificate in use"),
+        "{}",
+        server.stderr()
+    );
+    let mut kept = tls_client(tls, &new_cert);
+    assert_eq!(ask(&mut kept, "kept\n").unwrap(), "KEPT\n");
+    drop((before, after, kept));
+    let (status, log) = server.stop_with(libc::SIGTERM);
+    assert!(status.success(), "{log}");
+}
+
+/// Runs the server with `args` and expects it to exit at once with
+/// `code` and one line on stderr; returns that line.
+fn refused(args: &[&str], code: i32) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_upcase-server"))
+        .args(["--tcp", "127.0.0.1:0", "--no-udp"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "{args:?}: nothing may be announced"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn bad_files_are_one_line_and_exit_1_and_missing_ones_a_usage_error() {
+    let files = Files::new("bad");
+    let (cert, key) = files.pair("server", 2049);
+    let (_, other_key) = files.pair("other", 2049);
+    let (expired, expired_key) = files.pair("expired", 2020);
+    let (cert, key, other_key) = (
+        cert.to_str().unwrap(),
+        key.to_str().unwrap(),
+        other_key.to_str().unwrap(),
+    );
+    let missing = files.dir.join("missing.crt");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--tls-cert", missing.to_str().unwrap(), "--tls-key", key],
+            "cannot read the certificate",
+        ),
+        (
+            &["--tls-cert", cert, "--tls-key", other_key],
+            "cannot be used together",
+        ),
+        (
+            &[
+                "--tls-cert",
+                expired.to_str().unwrap(),
+                "--tls-key",
+                expired_key.to_str().unwrap(),
+            ],
+            "expired on 2020-06-30 00:00:00 UTC",
+        ),
+    ];
+    for (files_args, expected) in cases {
+        let mut args = vec!["--tls", "127.0.0.1:0"];
+        args.extend_from_slice(files_args);
+        let stderr = refused(&args, 1);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("upcase-server: "), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let stderr = refused(&["--tls", "127.0.0.1:0"], 2);
+    assert!(stderr.contains("--tls-cert"), "{stderr}");
+    let stderr = refused(&["--tls", "127.0.0.1:0", "--tls-cert", cert], 2);
+    assert!(stderr.contains("--tls-key"), "{stderr}");
+}
