@@ -5,7 +5,8 @@
 # (libnginx-mod-stream: the UDP balancer in deploy/nginx-udp.conf), systemd
 # (`systemd-analyze`, `systemd-socket-activate`), Prometheus (`prometheus`,
 # `promtool`), nftables and tcpdump (the lab's packet loss and its
-# eavesdropper). Run as root; .ci/run calls
+# eavesdropper), openssl and socat (TLS clients nobody here wrote:
+# scripts/tls-checks.sh). Run as root; .ci/run calls
 # it. Fails loudly if a package cannot be installed or a tool is missing
 # afterwards.
 #
@@ -31,13 +32,15 @@ command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 command -v taskset >/dev/null 2>&1 || need+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 for tool in ss ip python3 chromium haproxy nginx systemd-analyze systemd-socket-activate \
-    prometheus promtool dpkg-deb nft tcpdump strace taskset; do
+    prometheus promtool dpkg-deb nft tcpdump strace taskset openssl socat; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing after install: $tool" >&2; exit 1; }
 done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
