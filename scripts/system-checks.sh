@@ -131,8 +131,20 @@ assert len(resent) == 2 and sum(resent) > 0, "no kernel-counted retransmissions"
 assert tcp_max_ms >= 200, "no retransmission tail"
 assert 5 <= udp_pct <= 15, f"UDP lost {udp_pct} %"
 PY
+    grep -q '^- \*\*plain TCP\*\*: the line is in the capture' "$out/lab/lab.md" \
+        || { echo "FAIL lab: the eavesdropper did not read the plain line" >&2; exit 1; }
+    python3 - "$out/lab/lab.md" <<'PY' || { echo "FAIL lab: reflection" >&2; exit 1; }
+import re, sys
+md = open(sys.argv[1]).read()
+rows = re.findall(r"^\| (limits off.*|the defaults|`--udp-max-amplification 1`) \| (\d+) \((\d+)\) \| (\d+) \| (\d+) \|", md, re.M)
+assert len(rows) == 3, rows
+(_, sent, _, off, _), (_, _, _, default, _), (_, _, sent_b, _, strict_b) = rows
+assert int(off) > int(sent) // 2, f"limits off: only {off} replies reached the victim"
+assert int(default) < int(off) // 2, f"defaults: {default} replies, against {off} with no limit"
+assert int(strict_b) < int(sent_b), "--udp-max-amplification 1 still amplified"
+PY
     if ip netns list | grep -q upcase-lab; then echo "FAIL lab: namespaces left behind" >&2; exit 1; fi
-    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail and kernel-counted resends, UDP lost ~10 %; nothing left behind"
+    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail and kernel-counted resends, UDP lost ~10 %; the eavesdropper read the plain line; the limits cut the reflection; nothing left behind"
 }
 check_lab
 echo "system checks: 5 passed, 0 failed"

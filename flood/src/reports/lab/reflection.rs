@@ -236,9 +236,9 @@ pub(super) fn render(rows: &[Reflection]) -> String {
         };
         let _ = writeln!(
             md,
-            "With the limits off, the server aimed {} replies ({:.0} % of the forged datagrams) \
+            "With the limits off, the server aimed {} replies ({:.1} % of the forged datagrams) \
              at a host that asked for nothing: {} bytes for the attacker's {}, {:.2}× what the \
-             attacker paid. With the defaults, {} replies ({:.0} %) arrived, {}: the rate limit \
+             attacker paid. With the defaults, {} replies ({:.1} %) arrived, {}: the rate limit \
              answers one source network a burst and then a steady rate, whoever sends in its \
              name, and each reply is still up to 3× its request ({:.2}× for each one \
              answered). With \
@@ -289,7 +289,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("aimed 9900 replies (99 % of the forged datagrams)"),
+            md.contains("aimed 9900 replies (99.0 % of the forged datagrams)"),
             "{md}"
         );
         assert!(
@@ -297,7 +297,7 @@ mod tests {
             "{md}"
         );
         assert!(
-            md.contains("2000 replies (20 %) arrived, 5.0× fewer bytes"),
+            md.contains("2000 replies (20.0 %) arrived, 5.0× fewer bytes"),
             "{md}"
         );
         assert!(
