@@ -197,7 +197,7 @@ pub fn server_name(
 /// crate here that reads X.509 fields (x509-parser, behind rcgen's
 /// optional feature) would bring nom, asn1-rs, der-parser and an OID
 /// registry into the server for one date. The walk needs five fields of
-/// RFC 5280's fixed order: Certificate { tbsCertificate { [0] version,
+/// RFC 5280's fixed order: Certificate { tbsCertificate { `[0]` version,
 /// serialNumber, signature, issuer, validity { notBefore, notAfter } } }.
 pub fn not_after(certificate: &[u8]) -> Option<i64> {
     const SEQUENCE: u8 = 0x30;

@@ -7,6 +7,8 @@
 //! `thread-per-connection` and `iterative` models. Blocking is what makes
 //! this simple, and also what makes a slow or idle client hold the thread;
 //! the `pool` model's [`evented`](super::evented) handler removes that.
+//! Over TLS the same loop reads and writes through a
+//! [`Transport`]: the session never knows.
 //!
 //! Limits still hold: the read and write timeouts wake the thread every
 //! 100 ms, to notice a shutdown, `--idle-timeout`, or the registry asking

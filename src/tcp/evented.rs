@@ -18,6 +18,11 @@
 //! - An interrupted read (`EINTR`) is not "would block": it is retried at
 //!   once, because no new edge would report the input still queued.
 //!
+//! Over TLS the reads and writes go through a [`TlsLayer`]; since a short
+//! read then says nothing about what the socket still holds, such a
+//! connection reads until it would block, and records rustls could not
+//! send yet make it wait for writability like a full outbox.
+//!
 //! Backpressure: when the client stops reading and a reply cannot be sent
 //! in full, the rest goes to the outbox and the connection waits for
 //! *writability* only; nothing more is read from it until the outbox is
