@@ -299,3 +299,184 @@ fn socket_activation_restarts_without_refusing_a_connection() {
     send_signal(second.id(), libc::SIGTERM);
     assert!(second.wait().unwrap().success());
 }
+
+/// What one resending client saw: every line answered right (a line cut
+/// off by a closing server is sent again on a new connection), how many
+/// connects were refused, how many times it reconnected.
+#[derive(Debug, Default)]
+struct Resent {
+    answered: usize,
+    refused: usize,
+    reconnects: usize,
+    wrong: Vec<String>,
+    last_error: String,
+}
+
+/// A client that sends `lines` lines one at a time to `addr`, resending a
+/// line whose connection ended before its reply; before line `pause_at` it
+/// waits for `go`. Bounded by `deadline`.
+fn resending_client(
+    addr: std::net::SocketAddr,
+    name: String,
+    lines: usize,
+    pause_at: usize,
+    ready: std::sync::mpsc::Sender<()>,
+    go: std::sync::mpsc::Receiver<()>,
+    deadline: Instant,
+) -> Resent {
+    let mut seen = Resent::default();
+    let mut stream: Option<BufReader<std::net::TcpStream>> = None;
+    let mut line = 0;
+    let mut paused = false;
+    while line < lines && Instant::now() < deadline {
+        if line == pause_at && !std::mem::replace(&mut paused, true) {
+            let _ = ready.send(());
+            let _ = go.recv_timeout(PATIENCE);
+        }
+        let connection = match &mut stream {
+            Some(connection) => connection,
+            None => match std::net::TcpStream::connect(addr) {
+                Ok(connected) => {
+                    connected.set_read_timeout(Some(PATIENCE)).unwrap();
+                    stream.insert(BufReader::new(connected))
+                }
+                Err(error) => {
+                    seen.last_error = format!("connect: {error}");
+                    if error.kind() == std::io::ErrorKind::ConnectionRefused {
+                        seen.refused += 1;
+                    }
+                    std::thread::sleep(Duration::from_millis(10)); // back-off, not a wait for readiness
+                    continue;
+                }
+            },
+        };
+        let request = format!("{name} line {line}\n");
+        let mut reply = String::new();
+        let answered = match connection.get_mut().write_all(request.as_bytes()) {
+            Err(error) => Err(format!("write: {error}")),
+            Ok(()) => match connection.read_line(&mut reply) {
+                Ok(_) if reply.ends_with('\n') => Ok(()),
+                Ok(_) => Err(format!("read: end of stream after {reply:?}")),
+                Err(error) => Err(format!("read: {error}")),
+            },
+        };
+        if let Err(error) = answered {
+            seen.last_error = error;
+            stream = None;
+            seen.reconnects += 1;
+            continue;
+        }
+        if reply != request.to_uppercase() {
+            seen.wrong.push(format!("{request:?} -> {reply:?}"));
+        }
+        seen.answered += 1;
+        line += 1;
+    }
+    seen
+}
+
+/// A server process the test started, killed if the test fails first.
+struct Activated(std::process::Child);
+
+impl Activated {
+    /// SIGTERM, then the exit status (bounded by the test's deadline).
+    fn stop(&mut self) -> std::process::ExitStatus {
+        send_signal(self.0.id(), libc::SIGTERM);
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Activated {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Starts an activated server on `listener` and waits for its announcement.
+fn start_on(listener: &TcpListener, model: &str) -> Activated {
+    let mut child = activated_command(listener.as_raw_fd(), &["--model", model, "--workers", "2"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("tcp listening on"), "{model}: {first:?}");
+    Activated(child)
+}
+
+/// A restart under socket activation refuses nobody: the service manager
+/// holds the listener (here the test), the old process is stopped with
+/// SIGTERM while clients are connected, newcomers connect while no process
+/// runs, and the next process serves them all on the same socket. No
+/// connect is refused and every line is answered (resent when its
+/// connection was cut). A model that woke its accept by shutting the
+/// listener down left a dead socket for the next process.
+#[test]
+fn a_restart_on_inherited_sockets_refuses_nobody_and_loses_no_line() {
+    for model in models() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let mut old = start_on(&listener, model);
+        // As many connected clients as are served at once: `iterative`
+        // serves one, `fixed-pool` one per worker.
+        let connected = if model == "iterative" { 1 } else { 2 };
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let mut go = Vec::new();
+        let mut clients = Vec::new();
+        let spawn_client = |name: String, pause_at: usize| {
+            let (go_tx, go_rx) = std::sync::mpsc::channel();
+            let ready = ready_tx.clone();
+            let client = std::thread::spawn(move || {
+                resending_client(addr, name, 20, pause_at, ready, go_rx, deadline)
+            });
+            (go_tx, client)
+        };
+        for n in 0..connected {
+            let (go_tx, client) = spawn_client(format!("{model} client {n}"), 10);
+            go.push(go_tx);
+            clients.push(client);
+        }
+        for _ in 0..connected {
+            ready
+                .recv_timeout(PATIENCE)
+                .expect("served by the first process");
+        }
+        // Newcomers arrive while the old process stops, the connected
+        // clients send again once it has gone: their connections are cut,
+        // and they reconnect while nobody serves (the listener's queue
+        // holds them for the next process).
+        for n in 0..2 {
+            let (go_tx, client) = spawn_client(format!("{model} newcomer {n}"), 0);
+            go.push(go_tx);
+            clients.push(client);
+        }
+        for _ in 0..2 {
+            ready.recv_timeout(PATIENCE).unwrap();
+        }
+        send_signal(old.0.id(), libc::SIGTERM);
+        for go in &go[connected..] {
+            let _ = go.send(());
+        }
+        assert!(
+            old.0.wait().unwrap().success(),
+            "{model}: the old process failed"
+        );
+        for go in &go[..connected] {
+            let _ = go.send(());
+        }
+        let mut new = start_on(&listener, model);
+        for client in clients {
+            let seen = client.join().unwrap();
+            assert_eq!(seen.refused, 0, "{model}: connects refused: {seen:?}");
+            assert!(seen.wrong.is_empty(), "{model}: {seen:?}");
+            assert_eq!(seen.answered, 20, "{model}: lines unanswered: {seen:?}");
+        }
+        assert!(new.stop().success(), "{model}: the new process failed");
+    }
+}

@@ -29,7 +29,7 @@
 
 use crate::context::Context;
 use crate::registry::Connection;
-use crate::tcp::acceptor::{self, Accepting};
+use crate::tcp::acceptor;
 use crate::tcp::parked::{Balance, Elsewhere, Parked};
 use crate::tcp::Listener;
 use crate::thread_pool::{Job, ThreadPool, WorkerState};
@@ -73,10 +73,7 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
             ctx: Arc::clone(&ctx),
         });
     let pool = ThreadPool::with_states(parkings, QUEUE, "worker")?;
-    // Polled, not blocking: a blocking accept is woken at shutdown by
-    // shutting the listener down, which would also close the socket a
-    // service manager keeps for the next instance (socket activation).
-    acceptor::accept_loop(&listeners, &ctx, Accepting::Polled, |connection| {
+    acceptor::accept_loop(&listeners, &ctx, |connection| {
         let job = move |parking: &mut Parking| parking.serve(connection);
         ctx.activity.queue(1);
         if pool.execute_unless_shutdown(job, &ctx.shutdown).is_err() {

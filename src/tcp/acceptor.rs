@@ -5,14 +5,13 @@
 //! once; the rest are registered and handed to the model's `hand_over`
 //! (a channel send, a thread spawn, or for `iterative`, serving inline).
 //!
-//! Two ways to wait for the next client ([`Accepting`]):
-//! - **blocking** (`iterative`, `fixed-pool`: the lecture's code, literally):
-//!   `accept()` sleeps in the kernel until a client arrives. Shutdown wakes
-//!   it by shutting the listening socket down, which makes a blocked
-//!   `accept` fail at once;
-//! - **polled** (`thread-per-connection`, `pool`, and any model given
-//!   several listeners): the listeners are non-blocking and waited on with a poller, which the shutdown signal
-//!   wakes.
+//! Every model's acceptor waits the same way: the listeners are
+//! non-blocking and waited on with a poller, which the shutdown signal
+//! wakes. A listener itself is never touched to stop accepting: under
+//! socket activation it is the service manager's socket, shared with the
+//! next process, and `shutdown(2)` on it (the usual way to wake a blocked
+//! `accept`) would hand that process a dead listener. Connections still
+//! queued at shutdown stay in the kernel's queue for whoever serves next.
 //!
 //! `event-loops` has no acceptor thread: every loop watches the listener
 //! on its own poller and calls [`Acceptor::accept_some`] itself, a few
@@ -27,71 +26,25 @@ use super::{drain, Listener, Serves};
 use crate::codec::{TOO_MANY_CONNECTIONS_REPLY, TOO_MANY_FROM_ADDRESS_REPLY};
 use crate::context::Context;
 use crate::poller::Poller;
-use crate::recover::lock;
 use crate::registry::{Connection, Refusal};
 use crate::throttle::LogThrottle;
 use mio::{Events, Interest, Token};
-use socket2::SockRef;
 use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long to wait before accepting again after running out of resources.
 pub const BACKOFF: Duration = Duration::from_millis(100);
 
-/// How the accept loop waits for the next client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepting {
-    /// A blocking `accept()`, as the lecture writes it.
-    Blocking,
-    /// A non-blocking listener waited on with a readiness poller.
-    Polled,
-}
-
 /// Accepts connections on every listener until the shutdown trigger is
-/// pulled, passing each admitted one to `hand_over`. Several listeners are
-/// always polled: one blocking `accept` cannot wait on two sockets.
+/// pulled, passing each admitted one to `hand_over`.
 pub fn accept_loop(
     listeners: &[Listener],
     ctx: &Context,
-    accepting: Accepting,
     mut hand_over: impl FnMut(Connection),
 ) -> io::Result<()> {
-    let mut acceptor = Acceptor::new();
-    match (accepting, listeners) {
-        (Accepting::Blocking, [listener]) => {
-            accept_blocking(listener, ctx, &mut acceptor, &mut hand_over)
-        }
-        _ => accept_polled(listeners, ctx, &mut acceptor, &mut hand_over),
-    }
-}
-
-/// `accept()` blocks until a client comes; shutdown shuts the listening
-/// socket down to wake it (through a handle the shutdown hook holds only
-/// while this loop runs, so it never touches a socket we have let go).
-fn accept_blocking(
-    listener: &Listener,
-    ctx: &Context,
-    acceptor: &mut Acceptor,
-    hand_over: &mut impl FnMut(Connection),
-) -> io::Result<()> {
-    listener.socket.set_nonblocking(false)?;
-    let handle = Arc::new(Mutex::new(Some(listener.socket.try_clone()?)));
-    let for_hook = Arc::clone(&handle);
-    ctx.shutdown.on_trigger(move || {
-        if let Some(listener) = lock(&for_hook).take() {
-            // Wakes the blocked accept() with an error; this cannot fail
-            // on a listening socket we still hold.
-            let _ = SockRef::from(&listener).shutdown(Shutdown::Both);
-        }
-    });
-    while acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources {
-        ctx.shutdown.sleep(BACKOFF);
-    }
-    drop(lock(&handle).take());
-    Ok(())
+    accept_polled(listeners, ctx, &mut Acceptor::new(), &mut hand_over)
 }
 
 /// Non-blocking listeners, waited on with a poller the shutdown wakes.
@@ -180,9 +133,8 @@ impl Acceptor {
         }
     }
 
-    /// Accepts every connection waiting in the queue (a blocking listener:
-    /// every connection, until shutdown), handing each admitted one to
-    /// `hand_over`.
+    /// Accepts every connection waiting in the queue, handing each
+    /// admitted one to `hand_over`.
     pub fn accept_ready(
         &mut self,
         listener: &Listener,
@@ -215,8 +167,6 @@ impl Acceptor {
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                // The blocking accept woken by shutdown (EINVAL).
-                Err(_) if ctx.shutdown.is_triggered() => break,
                 Err(error) if is_out_of_resources(&error) => {
                     self.starved(&error);
                     return Accepted::OutOfResources;
