@@ -1,5 +1,9 @@
 //! `--admin`: `/metrics` accepted by a Prometheus parser and moving under
 //! load, `/stats.json` showing the pool at work, the page self-contained.
+//!
+//! Run in-process (`server::run_with_admin`) where the endpoint's answers
+//! are all a test reads; the binary where a test reads the process (its
+//! threads, memory, descriptors, listen backlog) or its flags.
 
 mod common;
 
@@ -8,20 +12,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
+use upcase::admin::Access;
 
-/// A plain HTTP/1.0 GET; returns the body.
-fn get(admin: SocketAddr, path: &str) -> String {
-    let mut stream = TcpStream::connect(admin).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "{head}"
-    );
-    body.to_string()
+/// A server in `model` with the admin endpoint open to loopback callers.
+fn with_admin(model: &str, adjust: impl FnOnce(&mut upcase::config::ServerConfig)) -> InProcess {
+    InProcess::start_with_admin(model, Access::open(), adjust)
 }
 
 fn parse_metrics(text: &str) -> prometheus_parse::Scrape {
@@ -43,9 +38,9 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
 
 #[test]
 fn metrics_parse_and_counters_move_under_load() {
-    let server = Server::start(&["--admin", "127.0.0.1:0"]);
-    let admin = server.admin.expect("admin line");
-    let before = parse_metrics(&get(admin, "/metrics"));
+    let server = with_admin("pool", |_| {});
+    let admin = server.admin();
+    let before = parse_metrics(&http_get(admin, "/metrics"));
     assert_eq!(value(&before, "upcase_lines_total"), 0.0);
     let mut client = server.connect();
     for _ in 0..100 {
@@ -59,7 +54,7 @@ fn metrics_parse_and_counters_move_under_load() {
     // (bounded) for the last reply's count to land.
     let deadline = Instant::now() + PATIENCE;
     let after = loop {
-        let scrape = parse_metrics(&get(admin, "/metrics"));
+        let scrape = parse_metrics(&http_get(admin, "/metrics"));
         if value(&scrape, "upcase_sent_bytes_total") >= 1008.0 || Instant::now() > deadline {
             break scrape;
         }
@@ -91,13 +86,17 @@ fn metrics_parse_and_counters_move_under_load() {
         })
         .expect("datagrams by result");
     assert!(matches!(answered.value, prometheus_parse::Value::Counter(v) if v == 1.0));
+    drop(client);
+    let summary = server.stop();
+    assert_eq!((summary.lines, summary.datagrams), (100, 1), "{summary}");
 }
 
 /// Polls `/stats.json` until `check` holds (bounded).
 fn stats_until(admin: SocketAddr, check: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let stats: serde_json::Value = serde_json::from_str(&get(admin, "/stats.json")).unwrap();
+        let stats: serde_json::Value =
+            serde_json::from_str(&http_get(admin, "/stats.json")).unwrap();
         if check(&stats) || Instant::now() > deadline {
             return stats;
         }
@@ -113,8 +112,8 @@ fn busy_workers(stats: &serde_json::Value) -> usize {
 
 #[test]
 fn fixed_pool_with_two_workers_shows_two_busy_and_two_waiting() {
-    let server = Server::start_model("fixed-pool", &["--workers", "2", "--admin", "127.0.0.1:0"]);
-    let admin = server.admin.unwrap();
+    let server = with_admin("fixed-pool", |config| config.workers = 2);
+    let admin = server.admin();
     let clients: Vec<_> = (0..4).map(|_| server.connect()).collect();
     let stats = stats_until(admin, |s| busy_workers(s) == 2 && s["queued"] == 2);
     assert_eq!(busy_workers(&stats), 2, "{stats}");
@@ -156,8 +155,8 @@ fn pool_parks_idle_clients_and_queues_none() {
 
 #[test]
 fn the_page_is_self_contained() {
-    let server = Server::start(&["--admin", "127.0.0.1:0"]);
-    let page = get(server.admin.unwrap(), "/");
+    let server = with_admin("pool", |_| {});
+    let page = http_get(server.admin(), "/");
     assert!(page.contains("/stats.json"));
     assert!(
         !page.contains("http://") && !page.contains("https://"),
@@ -300,8 +299,8 @@ fn a_huge_header_gets_431_and_memory_stays_bounded() {
 
 #[test]
 fn a_pipelining_client_that_never_reads_freezes_nothing_and_shutdown_goes_on() {
-    let server = Server::start(&["--admin", "127.0.0.1:0", "--workers", "1"]);
-    let admin = server.admin.unwrap();
+    let server = with_admin("pool", |config| config.workers = 1);
+    let admin = server.admin();
     let stuck = TcpStream::connect(admin).unwrap();
     stuck.set_nonblocking(true).unwrap();
     let requests = b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n".repeat(1000);
@@ -325,9 +324,13 @@ fn a_pipelining_client_that_never_reads_freezes_nothing_and_shutdown_goes_on() {
         metrics_within(admin, Duration::from_secs(3)).is_some(),
         "/metrics froze behind a client that does not read"
     );
-    // And SIGTERM ends the server while the stuck client is still there.
-    let (status, log) = server.stop_with(libc::SIGTERM);
-    assert!(status.success(), "{status:?}\n{log}");
+    // And the shutdown (what SIGTERM starts) ends the server while the
+    // stuck client is still there: `stop` fails the test if it hangs.
+    let summary = server.stop();
+    assert_eq!(
+        summary.connections, 0,
+        "admin callers are not lines: {summary}"
+    );
     drop(stuck);
 }
 
@@ -375,8 +378,8 @@ fn running_out_of_descriptors_does_not_kill_the_listener() {
 
 #[test]
 fn other_methods_get_405_with_allow_and_healthz_answers() {
-    let server = Server::start(&["--admin", "127.0.0.1:0"]);
-    let admin = server.admin.unwrap();
+    let server = with_admin("pool", |_| {});
+    let admin = server.admin();
     let response = request(
         admin,
         "POST /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -489,8 +492,8 @@ fn labelled(scrape: &prometheus_parse::Scrape, name: &str, label: &str, want: &s
 #[test]
 fn health_checks_and_client_resets_are_not_server_errors_nor_lines() {
     for model in FOR_EVERY_MODEL {
-        let server = Server::start_model(model, &["--admin", "127.0.0.1:0", "--workers", "2"]);
-        let admin = server.admin.unwrap();
+        let server = with_admin(model, |config| config.workers = 2);
+        let admin = server.admin();
         let reset = |stream: &TcpStream| {
             socket2::SockRef::from(stream)
                 .set_linger(Some(Duration::ZERO))
@@ -547,32 +550,37 @@ fn health_checks_and_client_resets_are_not_server_errors_nor_lines() {
             "{model}"
         );
         assert_eq!(value(&scrape, "upcase_lines_total"), 1.0, "{model}");
+        let summary = server.stop();
+        assert_eq!(summary.health_checks, 6, "{model}: {summary}");
+        assert_eq!(summary.client_resets, 1, "{model}: {summary}");
+        assert_eq!(summary.failed, 0, "{model}: {summary}");
+        assert_eq!(summary.lines, 1, "{model}: {summary}");
     }
 }
 
 #[test]
 fn series_come_in_the_same_order_every_scrape() {
-    let server = Server::start(&["--admin", "127.0.0.1:0"]);
-    let admin = server.admin.unwrap();
+    let server = with_admin("pool", |_| {});
+    let admin = server.admin();
     let names = |body: String| -> Vec<String> {
         body.lines()
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_string()))
             .collect()
     };
-    let first = names(get(admin, "/metrics"));
+    let first = names(http_get(admin, "/metrics"));
     assert!(first
         .iter()
         .any(|s| s.contains("{reason=\"idle_timeout\"}")));
     for _ in 0..10 {
-        assert_eq!(names(get(admin, "/metrics")), first);
+        assert_eq!(names(http_get(admin, "/metrics")), first);
     }
 }
 
 #[test]
 fn healthz_says_draining_during_shutdown_and_moves_no_counter() {
-    let server = Server::start(&["--admin", "127.0.0.1:0", "--workers", "1"]);
-    let admin = server.admin.unwrap();
+    let server = with_admin("pool", |config| config.workers = 1);
+    let admin = server.admin();
     for _ in 0..5 {
         let ok = request(admin, "GET /healthz HTTP/1.0\r\n\r\n", PATIENCE).unwrap();
         assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
@@ -583,7 +591,7 @@ fn healthz_says_draining_during_shutdown_and_moves_no_counter() {
     // A client holding a line connection open keeps the drain going.
     let mut client = server.connect();
     round_trip(&mut client, b"hold\n", b"HOLD\n");
-    send_signal(server.pid(), libc::SIGTERM);
+    server.trigger();
     let deadline = Instant::now() + PATIENCE;
     loop {
         let health = request(admin, "GET /healthz HTTP/1.0\r\n\r\n", PATIENCE).unwrap_or_default();
@@ -598,8 +606,10 @@ fn healthz_says_draining_during_shutdown_and_moves_no_counter() {
         thread::sleep(Duration::from_millis(20));
     }
     drop(client);
-    let (status, log) = server.stop_with(0);
-    assert!(status.success(), "{log}");
+    let summary = server.stop();
+    // The probes moved no counter: one connection, one line.
+    assert_eq!((summary.connections, summary.lines), (1, 1), "{summary}");
+    assert_eq!(summary.health_checks, 0, "{summary}");
 }
 
 /// A namespace with a non-loopback interface holding a private address,
