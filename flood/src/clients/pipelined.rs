@@ -31,9 +31,15 @@ const CYCLE_BATCHES: usize = 8;
 /// The most bytes one batch should hold (one `write`).
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// Lines handed from the writer to the reader together: (first line's
-/// index in the cycle, count, when they were written).
-type Batch = (usize, usize, Instant);
+/// Lines handed from the writer to the reader together.
+struct Batch {
+    /// The first line's index in the cycle.
+    first: usize,
+    /// How many lines.
+    count: usize,
+    /// When they were written.
+    written_at: Instant,
+}
 
 /// Up to `--pipeline` lines in flight: a writer thread sends batches while
 /// this thread reads and checks the replies in order.
@@ -157,8 +163,13 @@ fn send_all(
         }
         sent.lines += count as u64;
         sent.bytes += requests.len() as u64;
+        let written = Batch {
+            first: next,
+            count,
+            written_at,
+        };
         // Blocks while the window is full: the reader has to catch up.
-        if window.send((next, count, written_at)).is_err() {
+        if window.send(written).is_err() {
             break; // the reader stopped
         }
         next = (next + batch) % cycle.len();
@@ -176,7 +187,12 @@ fn check_replies(
     tally: &mut Tally,
 ) -> io::Result<()> {
     let mut input = ReplyBuffer::new(stream);
-    for (first, count, written_at) in written.iter() {
+    for Batch {
+        first,
+        count,
+        written_at,
+    } in written.iter()
+    {
         // One system call per batch, not per line: the timeout shrinks
         // near the run's deadline.
         stream.set_read_timeout(Some(run.read_timeout()))?;
