@@ -38,70 +38,11 @@ done
 
 cargo build --release --quiet -p upcase -p upcase-flood --bin upcase-server --bin upcase-flood
 bin=$root/target/release
-work=$(mktemp -d)
+ns_begin upcase-dc
 chmod 755 "$work"   # nginx's workers (www-data) read nothing here, but may stat it
-ns="upcase-dc-$$"
-pids=()
 passed=0
-wait_until() { # SECONDS COMMAND... : polls every 50 ms
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.05
-    done
-}
-not_running() { ! kill -0 "$1" 2>/dev/null; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "  ok: $*"; passed=$((passed + 1)); }
-stop_all() { # SIGTERM each pid, wait up to 10 s; then nothing may be left
-    local pid left
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait_until 10 not_running "$pid" || kill -KILL "$pid" 2>/dev/null || true; done
-    left=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left+="$pid "; done
-    if [ -n "${left// /}" ]; then
-        echo "FAIL: still running after the stop: $left" >&2
-        # shellcheck disable=SC2086 # one pid per word
-        kill -KILL $left 2>/dev/null || true
-        return 1
-    fi
-    pids=()
-}
-cleanup() {
-    stop_all || true
-    wait 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-ip netns add "$ns"
-inns() { ip netns exec "$ns" "$@"; }
-inns ip link set lo up
-# `spawn PIDFILE CMD...`: CMD in the namespace, in the background; it
-# writes its own pid and execs (`$!` would be a subshell, and `ip netns
-# exec` may fork). `pid_of PIDFILE` waits for it: the pid goes to
-# $last_pid and to pids.
-spawn() {
-    local pidfile=$1; shift
-    rm -f "$pidfile"
-    inns sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" &
-}
-pid_of() {
-    wait_until 10 test -s "$1" || fail "no pid in $1"
-    last_pid=$(cat "$1")
-    pids+=("$last_pid")
-}
-json_field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(*(r[k] for k in sys.argv[2:]))' "$@"; }
-declare -A instance
-start_instance() { # N ADDRESS EXTRA-FLAGS...: upcase-server on ADDRESS (TCP and UDP) in the namespace
-    local n=$1 address=$2; shift 2
-    spawn "$work/up$n.pid" "$bin/upcase-server" --tcp "$address" --udp "$address" --workers 1 "$@" \
-        >"$work/up$n.out" 2>"$work/up$n.log"
-    pid_of "$work/up$n.pid"
-    instance[$n]=$last_pid
-    wait_until 10 grep -qs "udp listening" "$work/up$n.out" || fail "instance $n did not start: $(cat "$work/up$n.log")"
-}
 tcp_listening() { inns ss -ltnH "sport = :$1" | grep -q .; }
 udp_listening() { inns ss -lunH "sport = :$1" | grep -q .; }
 metric() { # ADMIN-ADDRESS SERIES: one value from a scrape (the namespace's loopback)
@@ -180,7 +121,7 @@ sed -e "s|^pid .*|pid $work/nginx.pid;|" -e "s|error_log .*|error_log $work/ngin
     -e "s|access_log .*|access_log off;|" /etc/nginx/nginx.conf >"$work/nginx.conf"
 echo "include $root/deploy/nginx-udp.conf;" >>"$work/nginx.conf"
 inns nginx -t -q -c "$work/nginx.conf" -e "$work/nginx.err" || fail "nginx -t: $(cat "$work/nginx.err")"
-for n in 1 2 3; do start_instance "$n" "127.0.0.$((n + 1)):7878" --admin "127.0.0.$((n + 1)):7879"; done
+for n in 1 2 3; do start_instance "$n" "127.0.0.$((n + 1)):7878" --workers 1 --admin "127.0.0.$((n + 1)):7879"; done
 spawn "$work/nginx.master" nginx -c "$work/nginx.conf" -e "$work/nginx.err" -g 'daemon off;'
 pid_of "$work/nginx.master"
 nginx_pid=$last_pid
@@ -217,7 +158,7 @@ kill -QUIT "$nginx_pid"   # nginx's graceful stop
 wait_until 10 not_running "$nginx_pid" || fail "nginx did not stop"
 
 echo "== Prometheus scrapes --admin; rate(upcase_lines_total) against the flood's own count"
-start_instance 4 127.0.0.5:7878 --admin 127.0.0.5:7879
+start_instance 4 127.0.0.5:7878 --workers 1 --admin 127.0.0.5:7879
 cat >"$work/prometheus.yml" <<'EOF'
 global:
   scrape_interval: 1s

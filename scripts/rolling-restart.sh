@@ -31,45 +31,7 @@ done
 
 cargo build --release --quiet -p upcase -p upcase-flood --bin upcase-server --bin upcase-flood
 bin=target/release
-work=$(mktemp -d)
-ns="upcase-rr-$$"
-pids=()   # the real pids of what runs in the namespace (not subshells)
-not_running() { ! kill -0 "$1" 2>/dev/null; }
-stop_all() { # SIGTERM each pid, wait up to 10 s, then: is anything left?
-    local pid left
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait_until 10 not_running "$pid" || true; done
-    left=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
-    if [ -n "$left" ]; then
-        echo "FAIL: still running in $ns after the stop: $left" >&2
-        # shellcheck disable=SC2086 # one pid per word
-        kill -KILL $left 2>/dev/null || true
-        return 1
-    fi
-}
-cleanup() {
-    stop_all || true
-    wait 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-ip netns add "$ns"
-inns() { ip netns exec "$ns" "$@"; }
-inns ip link set lo up
-# `spawn PIDFILE CMD...`: runs CMD in the namespace in the background. `$!`
-# would be a subshell's pid (and `ip netns exec` may fork): the command
-# writes its own pid, then execs.
-spawn() {
-    local pidfile=$1; shift
-    rm -f "$pidfile"
-    inns sh -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" &
-}
-pid_of() { # PIDFILE: waits for it; the pid goes to $last_pid and pids
-    wait_until 10 test -s "$1" || { echo "no pid in $1" >&2; exit 1; }
-    last_pid=$(cat "$1")
-    pids+=("$last_pid")
-}
+ns_begin upcase-rr
 
 api() { # a command to HAProxy's runtime API
     python3 - "$work/haproxy.sock" "$1" <<'PY'
@@ -93,25 +55,8 @@ for row in rows[1:]:
         print(row[head.index(field)])
 ' "$1" "$2"
 }
-wait_until() { # SECONDS COMMAND... : polls every 50 ms
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.05
-    done
-}
-
-declare -A instance
-start_instance() { # N: serve TCP and UDP on 127.0.0.(N+1):7878
-    local n=$1 log="$work/up$1.log" address="127.0.0.$(($1 + 1)):7878"
-    rm -f "$log.out"
-    spawn "$log.pid" "$bin/upcase-server" --tcp "$address" --udp "$address" --workers 2 \
-        >"$log.out" 2>>"$log"
-    pid_of "$log.pid"
-    instance[$n]=$last_pid
-    wait_until 10 grep -qs "udp listening" "$log.out" || { echo "instance $n did not start" >&2; exit 1; }
-}
+# `start_up N`: instance N, serving TCP and UDP on 127.0.0.(N+1):7878.
+start_up() { start_instance "$1" "127.0.0.$(($1 + 1)):7878" --workers 2; }
 is_up() { [ "$(server_field "up$1" status)" = "UP" ]; }
 # While drained, a server whose health check passes shows as DRAIN.
 check_passes() { case "$(server_field "up$1" status)" in UP|DRAIN) true ;; *) false ;; esac; }
@@ -130,14 +75,14 @@ restart() { # N DRAIN(yes|no)
     wait_until 10 not_running "${instance[$n]}" || { echo "instance $n did not stop" >&2; exit 1; }
     grep -q "shutdown complete" "$work/up$n.log" || { echo "instance $n did not shut down cleanly" >&2; exit 1; }
     : >"$work/up$n.log"
-    start_instance "$n"
+    start_up "$n"
     wait_until 10 check_passes "$n" || { echo "HAProxy never saw instance $n up" >&2; exit 1; }
     api "set server upcase_servers/up$n state ready" >/dev/null
     wait_until 10 is_up "$n" || { echo "instance $n not back in service" >&2; exit 1; }
     echo "  restarted instance $n in $(( ($(date +%s%N) - started) / 1000000 )) ms (drain: $drain)"
 }
 
-for n in 1 2 3; do start_instance "$n"; done
+for n in 1 2 3; do start_up "$n"; done
 UPCASE_FRONTEND=127.0.0.1:7878 UPCASE_HAPROXY_SOCKET="$work/haproxy.sock" \
     spawn "$work/haproxy.pid" haproxy -db -f deploy/haproxy.cfg >"$work/haproxy.log" 2>&1
 pid_of "$work/haproxy.pid"
@@ -149,7 +94,7 @@ flood_through_haproxy() { # SECONDS EXTRA-FLAGS... -> JSON report in $work/flood
     inns "$bin/upcase-flood" --tcp 127.0.0.1:7878 --clients 8 --duration "$secs" --json "$@" \
         >"$work/flood.json" 2>"$work/flood.err"
 }
-report() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(*(r[k] for k in sys.argv[2:]))' "$work/flood.json" "$@"; }
+report() { json_field "$work/flood.json" "$@"; }
 
 udp_floods() { # SECONDS: one UDP client at each instance, in the background
     for n in 1 2 3; do
