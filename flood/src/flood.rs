@@ -19,10 +19,7 @@ use std::time::{Duration, Instant};
 
 /// Floods the target as `options` say and reports what happened.
 pub fn run(options: Options) -> Result<Report, FloodError> {
-    let (transport, address) = match options.target {
-        Target::Tcp(addr) => ("tcp", addr),
-        Target::Udp(addr) => ("udp", addr),
-    };
+    let (transport, address) = (options.target.transport(), options.target.addr());
     match options.target {
         Target::Tcp(addr) => tcp::probe(addr),
         Target::Udp(addr) => udp::probe(addr),
@@ -147,9 +144,7 @@ fn open_idle_connections(options: &Options) -> Result<Vec<TcpStream>, FloodError
     if options.idle == 0 {
         return Ok(Vec::new());
     }
-    let addr = match options.target {
-        Target::Tcp(addr) | Target::Udp(addr) => addr,
-    };
+    let addr = options.target.addr();
     (0..options.idle)
         .map(|i| {
             TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).map_err(|e| {

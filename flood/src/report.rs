@@ -1,14 +1,15 @@
 //! Telling what a run counted: the merged tally and each client's share,
 //! judged (passed or not) and printed for people or as JSON for scripts.
 
+use crate::run::Transport;
 use crate::tally::Tally;
 use serde_json::json;
 use std::io::{self, Write};
 
 /// The outcome of one flood run.
 pub struct Report {
-    /// `tcp` or `udp`.
-    pub transport: &'static str,
+    /// What was flooded.
+    pub transport: Transport,
     /// The server's address.
     pub address: String,
     /// How the clients sent: `ping-pong`, `pipeline K`, `connect-per-line`.
@@ -78,7 +79,7 @@ impl Report {
         let t = &self.tally;
         let clean = t.mismatches == 0 && t.error_count == 0;
         match self.transport {
-            "tcp" => clean && t.lost == 0 && t.ok == t.sent,
+            Transport::Tcp => clean && t.lost == 0 && t.ok == t.sent,
             _ => clean && t.ok > 0 && self.loss_pct() <= self.max_loss_pct,
         }
     }
@@ -87,7 +88,7 @@ impl Report {
     pub fn to_json(&self) -> serde_json::Value {
         let t = &self.tally;
         json!({
-            "transport": self.transport,
+            "transport": self.transport.name(),
             "address": self.address,
             "mode": self.mode,
             "clients": self.clients,
@@ -140,7 +141,7 @@ impl Report {
         writeln!(out, "  lines sent    {}", t.sent)?;
         writeln!(out, "  replies ok    {}", t.ok)?;
         writeln!(out, "  mismatches    {}", t.mismatches)?;
-        if self.transport == "udp" {
+        if self.transport == Transport::Udp {
             writeln!(
                 out,
                 "  lost          {} ({:.2} %, at most {} % passes)",
@@ -151,7 +152,7 @@ impl Report {
         } else {
             writeln!(out, "  lost          {}", t.lost)?;
         }
-        if self.transport == "udp" {
+        if self.transport == Transport::Udp {
             writeln!(out, "  reordered     {}", t.reordered)?;
         }
         if t.connections_cut > 0 {
@@ -184,7 +185,7 @@ impl Report {
             writeln!(out, "  error: {message}")?;
         }
         let verdict = match (self.passed(), self.transport) {
-            (true, "tcp") => "OK: every reply arrived and matched",
+            (true, Transport::Tcp) => "OK: every reply arrived and matched",
             (true, _) => "OK: every reply that arrived matched, and loss is within --max-loss",
             (false, _) => "FAILED: see the counts above",
         };
@@ -200,7 +201,7 @@ fn round3(value: f64) -> f64 {
 mod tests {
     use super::*;
 
-    fn report(transport: &'static str, tally: Tally) -> Report {
+    fn report(transport: Transport, tally: Tally) -> Report {
         Report {
             transport,
             address: "127.0.0.1:1".into(),
@@ -221,13 +222,13 @@ mod tests {
         tally.sent = 2;
         tally.check(b"A", b"A", 10);
         tally.check(b"B", b"B", 30);
-        assert!(report("tcp", tally).passed());
+        assert!(report(Transport::Tcp, tally).passed());
 
         let mut tally = Tally::new();
         tally.sent = 2;
         tally.check(b"A", b"A", 10);
         tally.check(b"b", b"B", 10);
-        let failed = report("tcp", tally);
+        let failed = report(Transport::Tcp, tally);
         assert!(!failed.passed());
         assert_eq!(failed.to_json()["mismatches"], 1);
         assert_eq!(failed.to_json()["errors"], 0);
@@ -239,7 +240,10 @@ mod tests {
         tally.sent = 4;
         tally.lost = 3;
         tally.check(b"A", b"A", 10);
-        assert!(!report("udp", tally).passed(), "75 % lost, 50 % allowed");
+        assert!(
+            !report(Transport::Udp, tally).passed(),
+            "75 % lost, 50 % allowed"
+        );
     }
 
     #[test]
@@ -259,7 +263,7 @@ mod tests {
         tally.lost = 1;
         tally.check(b"A", b"A", 10);
         tally.check(b"B", b"B", 10);
-        let udp = report("udp", tally);
+        let udp = report(Transport::Udp, tally);
         assert!(udp.passed());
         let json = udp.to_json();
         for key in [

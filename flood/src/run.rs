@@ -19,6 +19,48 @@ pub enum Target {
     Udp(SocketAddr),
 }
 
+impl Target {
+    /// The transport, without the address.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Target::Tcp(_) => Transport::Tcp,
+            Target::Udp(_) => Transport::Udp,
+        }
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        match *self {
+            Target::Tcp(addr) | Target::Udp(addr) => addr,
+        }
+    }
+}
+
+/// TCP or UDP: what a report says it flooded, and judges by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// Lines over TCP: nothing may be lost.
+    Tcp,
+    /// Datagrams: loss up to `--max-loss` passes.
+    Udp,
+}
+
+impl Transport {
+    /// `tcp` or `udp`, as the reports and the JSON write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What a flood run does.
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -9,7 +9,7 @@ use super::{CompareOptions, Plan, PIPELINED_LINES, WORKERS};
 use crate::flood::run as flood;
 use crate::report::Report;
 use crate::reports::transports;
-use crate::run::{Options, Target};
+use crate::run::{Options, Target, Transport};
 use crate::server_process::ServerProcess;
 use indicatif::ProgressBar;
 use std::net::TcpStream;
@@ -67,7 +67,7 @@ pub(super) struct Carrier {
 
 /// One transport under the flood.
 pub(super) struct Flooded {
-    pub transport: &'static str,
+    pub transport: Transport,
     pub sent_per_sec: Spread,
     pub answered_per_sec: Spread,
     pub lost_pct: Spread,
@@ -298,14 +298,15 @@ pub(super) fn floods(options: &CompareOptions, plan: &Plan) -> Result<Vec<Floode
             })?);
         }
     }
-    Ok(runs
+    Ok(targets
         .iter()
-        .map(|reports| {
+        .zip(&runs)
+        .map(|(target, reports)| {
             let per_sec = |count: fn(&Report) -> u64| {
                 move |r: &Report| count(r) as f64 / plan.timed.as_secs_f64()
             };
             Flooded {
-                transport: reports.first().map_or("?", |r| r.transport),
+                transport: target.transport(),
                 sent_per_sec: spread(reports, per_sec(|r| r.tally.sent)),
                 answered_per_sec: spread(reports, per_sec(|r| r.tally.ok)),
                 lost_pct: spread(reports, Report::loss_pct),

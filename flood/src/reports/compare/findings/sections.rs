@@ -5,6 +5,7 @@ use super::{clients_phrase, micros, per_sec, ping, ranking, Section, Table};
 use crate::reports::compare::measure::{Carrier, Flooded, ModelResults};
 use crate::reports::compare::spread::{human, Spread};
 use crate::reports::compare::{Plan, PIPELINED_LINES, WORKERS};
+use crate::run::Transport;
 
 /// Every section of the report, in order.
 pub(in crate::reports::compare) fn sections(
@@ -239,14 +240,16 @@ pub(super) fn flood(floods: &[Flooded]) -> Section {
         let lost = f.lost_pct.show(|v| format!("{v:.1} %"));
         findings.push(
             match (f.transport, f.lost_pct.max == 0.0, f.lost_pct.min > 0.0) {
-                ("udp", true, _) => "UDP: no datagram went unanswered in any run (loopback's \
+                (Transport::Udp, true, _) => {
+                    "UDP: no datagram went unanswered in any run (loopback's \
                                  queues kept up)."
-                    .into(),
-                ("udp", _, true) => format!(
+                        .into()
+                }
+                (Transport::Udp, _, true) => format!(
                     "UDP: {lost} of the datagrams got no reply in every run: a queue overflowed, \
                  and UDP neither resends nor slows the sender."
                 ),
-                ("udp", _, _) => {
+                (Transport::Udp, _, _) => {
                     format!("UDP: {lost} of the datagrams got no reply (some runs none).")
                 }
                 (_, true, _) => format!(
@@ -260,7 +263,7 @@ pub(super) fn flood(floods: &[Flooded]) -> Section {
     }
     let sent: Vec<(&str, Spread)> = floods
         .iter()
-        .map(|f| (f.transport, f.sent_per_sec))
+        .map(|f| (f.transport.name(), f.sent_per_sec))
         .collect();
     if sent.len() == 2 {
         findings.push(format!(

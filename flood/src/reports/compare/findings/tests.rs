@@ -6,6 +6,7 @@ use super::ping::finding;
 use super::sections::{carriers_section, flood};
 use crate::reports::compare::measure::{Carrier, Flooded, Ping};
 use crate::reports::compare::spread::Spread;
+use crate::run::Transport;
 
 fn ping(clients: usize, per_sec: Spread, slowest: Spread, p99: Spread) -> Ping {
     Ping {
@@ -134,8 +135,8 @@ fn the_flood_says_what_was_sent_not_what_was_hoped() {
         p99_us: Spread::exact(500.0),
     };
     let section = flood(&[
-        flooded("udp", 74_000.0, s(3.0, 2.0, 4.0)),
-        flooded("tcp", 1_216_000.0, Spread::exact(0.0)),
+        flooded(Transport::Udp, 74_000.0, s(3.0, 2.0, 4.0)),
+        flooded(Transport::Tcp, 1_216_000.0, Spread::exact(0.0)),
     ]);
     let text = section.findings.join("\n");
     assert!(
