@@ -15,7 +15,9 @@ use prometheus_client::encoding::{prometheus_text, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
-use prometheus_client::registry::Registry;
+// prometheus-client's registry of metric families, not the crate's own
+// connection registry (`crate::registry`).
+use prometheus_client::registry::Registry as MetricFamilies;
 use std::sync::atomic::AtomicU64;
 
 /// The commit this binary was built from (`build.rs`), or `unknown`.
@@ -67,12 +69,12 @@ fn snapshot(ctx: &Context) -> Snapshot {
     }
 }
 
-fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
-    registry.register(name, help, counter_of(value));
+fn counter(families: &mut MetricFamilies, name: &str, help: &str, value: u64) {
+    families.register(name, help, counter_of(value));
 }
 
-fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
-    registry.register(name, help, gauge_of(value));
+fn gauge(families: &mut MetricFamilies, name: &str, help: &str, value: u64) {
+    families.register(name, help, gauge_of(value));
 }
 
 type Labels = Vec<(String, String)>;
@@ -131,7 +133,7 @@ fn gauge_of(value: u64) -> Gauge {
 
 /// The standard process metrics, named as every Prometheus client library
 /// names them (no `upcase_` prefix).
-fn process_metrics(r: &mut Registry, s: &Snapshot) {
+fn process_metrics(r: &mut MetricFamilies, s: &Snapshot) {
     gauge(
         r,
         "process_open_fds",
@@ -170,7 +172,7 @@ fn process_metrics(r: &mut Registry, s: &Snapshot) {
 pub fn prometheus(ctx: &Context) -> String {
     let s = snapshot(ctx);
     let t = &s.summary;
-    let mut root = Registry::default();
+    let mut root = MetricFamilies::default();
     process_metrics(&mut root, &s);
     let r = root.sub_registry_with_prefix("upcase");
     let build = Series {
