@@ -57,16 +57,16 @@ const READS_PER_TURN: usize = 16;
 /// What a connection waits for next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
-    /// Input from the client: every queued byte has been read.
-    Readable,
-    /// Room to send the outbox (reading is paused until it is empty).
-    Writable,
+    /// An event from the poller: more input (every queued byte has been
+    /// read), or room to send the outbox (reading is paused until it is
+    /// empty). One wait for both: the socket is registered once,
+    /// edge-triggered, for reading and writing.
+    Event,
     /// Work is left (its turn's budget ran out, or its state changed):
     /// serve it again soon, without waiting for an event.
     Again,
     /// Closing: waiting for what no event reports (the client's
-    /// acknowledgement of the last replies, or its FIN after our read
-    /// shutdown): look again shortly.
+    /// acknowledgement of the last replies): look again shortly.
     Recheck,
     /// Nothing: the connection is finished and should be dropped.
     Done(Ending),
@@ -144,8 +144,9 @@ impl EventedConnection {
         self.connection.socket()
     }
 
-    /// The accepted connection, for log lines.
-    pub fn connection(&self) -> &Connection {
+    /// The connection as the registry admitted it (id, peer, socket), for
+    /// log lines.
+    pub fn registered(&self) -> &Connection {
         &self.connection
     }
 
@@ -167,7 +168,7 @@ impl EventedConnection {
 
     fn serve_turn(&mut self, scratch: &mut Scratch, ctx: &Context) -> io::Result<Wait> {
         if !self.flush_outbox(ctx)? {
-            return Ok(Wait::Writable);
+            return Ok(Wait::Event);
         }
         match self.phase {
             Phase::Serving => self.serve_lines(scratch, ctx),
@@ -248,9 +249,9 @@ impl EventedConnection {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     // TLS records (a handshake flight) may wait for room.
                     if self.tls.as_ref().is_some_and(|tls| tls.has_pending()) {
-                        return Ok(Wait::Writable);
+                        return Ok(Wait::Event);
                     }
-                    return Ok(Wait::Readable);
+                    return Ok(Wait::Event);
                 }
                 Err(error) => return Err(error),
             };
@@ -267,7 +268,7 @@ impl EventedConnection {
                 self.phase = Phase::Finishing(ending);
             }
             if !self.send(&scratch.replies, ctx)? {
-                return Ok(Wait::Writable);
+                return Ok(Wait::Event);
             }
             if let Phase::Finishing(ending) = self.phase {
                 return Ok(self.finish(ending, ctx));
@@ -279,7 +280,7 @@ impl EventedConnection {
                 // A short read took everything queued, and no end-of-file
                 // is pending: skip the read that would only say "nothing
                 // more". New input, or a close, raises a new edge.
-                return Ok(Wait::Readable);
+                return Ok(Wait::Event);
             }
         }
         // Still more input: yield to the other connections, come back soon.
@@ -296,7 +297,7 @@ impl EventedConnection {
                 // for room (this phase comes back here).
                 match tls.close_notify(self.connection.socket()) {
                     Ok(true) => {}
-                    Ok(false) => return Wait::Writable,
+                    Ok(false) => return Wait::Event,
                     Err(_) => return Wait::Done(ending),
                 }
             }
@@ -316,7 +317,7 @@ impl EventedConnection {
     fn drain(&mut self, ending: Ending, scratch: &mut Scratch) -> Wait {
         match drain::discard_input(self.connection.socket(), &mut scratch.read) {
             Drain::Done => Wait::Done(ending),
-            Drain::AwaitingInput => Wait::Readable,
+            Drain::AwaitingInput => Wait::Event,
             Drain::Recheck => Wait::Recheck,
         }
     }

@@ -229,15 +229,15 @@ impl Parked {
         let outcome = self.serve_one(&mut connection);
         let wait = match outcome {
             Some(Ok(Wait::Done(ending))) => {
-                return ConnectionEnd::log(connection.connection(), Ok(ending), &self.ctx)
+                return ConnectionEnd::log(connection.registered(), Ok(ending), &self.ctx)
             }
             Some(Ok(wait)) => wait,
             Some(Err(error)) => {
-                return ConnectionEnd::log(connection.connection(), Err(error), &self.ctx)
+                return ConnectionEnd::log(connection.registered(), Err(error), &self.ctx)
             }
             None => {
                 let error = io::Error::other("its handler panicked");
-                return ConnectionEnd::log(connection.connection(), Err(error), &self.ctx);
+                return ConnectionEnd::log(connection.registered(), Err(error), &self.ctx);
             }
         };
         if let Some(key) = self.park_new(connection) {
@@ -282,7 +282,7 @@ impl Parked {
                 log::warn!(
                     "{}: cannot watch {}: {error}",
                     self.name,
-                    connection.connection()
+                    connection.registered()
                 );
                 None
             }
@@ -419,7 +419,7 @@ impl Parked {
     /// Leaves the connection until the poller reports it ready again.
     fn park(&mut self, key: usize, wait: Wait) {
         match wait {
-            Wait::Readable | Wait::Writable => {}
+            Wait::Event => {}
             Wait::Again => self.again.push(key),
             Wait::Recheck => self.awaiting_acks.push(key),
             Wait::Done(ending) => self.close(key, Ok(ending)),
@@ -455,7 +455,7 @@ impl Parked {
             return;
         };
         self.poller.forget(connection.socket().as_raw_fd());
-        ConnectionEnd::log(connection.connection(), result, &self.ctx);
+        ConnectionEnd::log(connection.registered(), result, &self.ctx);
         self.count();
     }
 }
@@ -468,7 +468,7 @@ fn serve_turn(
     ctx: &Context,
     connection: &mut EventedConnection,
 ) -> Option<io::Result<Wait>> {
-    ctx.activity.serving(id, Some(connection.connection().id()));
+    ctx.activity.serving(id, Some(connection.registered().id()));
     let outcome = run_catching_panics(name, || connection.serve(scratch, ctx));
     ctx.activity.serving(id, None);
     outcome
