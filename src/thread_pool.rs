@@ -229,8 +229,9 @@ mod tests {
         assert_eq!(ran_on.as_deref(), Some("test-0"));
     }
 
-    #[test]
-    fn execute_unless_shutdown_gives_up_when_the_queue_stays_full() {
+    /// A pool of one worker, busy until `release` is dropped, with its
+    /// one-job queue full.
+    fn full_pool() -> (ThreadPool, crossbeam_channel::Sender<()>) {
         let pool = ThreadPool::new(1, 1, "test").unwrap();
         let (release, blocked) = crossbeam_channel::bounded::<()>(0);
         let (started_tx, started) = crossbeam_channel::bounded(1);
@@ -241,6 +242,12 @@ mod tests {
         .unwrap();
         started.recv().unwrap();
         pool.execute(|| {}).unwrap(); // fills the queue
+        (pool, release)
+    }
+
+    #[test]
+    fn execute_unless_shutdown_gives_up_when_the_queue_stays_full() {
+        let (pool, release) = full_pool();
         let shutdown = ShutdownSignal::new();
         shutdown.trigger();
         assert!(pool.execute_unless_shutdown(|_| {}, &shutdown).is_err());
@@ -249,16 +256,7 @@ mod tests {
 
     #[test]
     fn execute_unless_shutdown_waiting_for_room_is_woken_by_the_trigger() {
-        let pool = ThreadPool::new(1, 1, "test").unwrap();
-        let (release, blocked) = crossbeam_channel::bounded::<()>(0);
-        let (started_tx, started) = crossbeam_channel::bounded(1);
-        pool.execute(move || {
-            started_tx.send(()).unwrap();
-            let _ = blocked.recv();
-        })
-        .unwrap();
-        started.recv().unwrap();
-        pool.execute(|| {}).unwrap(); // fills the queue
+        let (pool, release) = full_pool();
         let shutdown = ShutdownSignal::new();
         let (gave_up_tx, gave_up) = crossbeam_channel::bounded(1);
         thread::scope(|scope| {
