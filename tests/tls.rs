@@ -229,6 +229,54 @@ fn sigusr1_gives_new_connections_the_new_pair_and_a_bad_file_keeps_the_old() {
     assert!(status.success(), "{log}");
 }
 
+#[test]
+fn a_full_server_closes_an_unfinished_handshake_for_a_newcomer() {
+    // One place; a client holds it and never sends its hello. Once it has
+    // been quiet long enough to be evictable (5 s), a newcomer gets it.
+    let files = Files::new("full");
+    let (cert, key) = files.pair("server", 2049);
+    let args = [
+        "--no-udp",
+        "--max-connections",
+        "1",
+        "--admin",
+        "127.0.0.1:0",
+    ];
+    let server = start_tls("pool", &cert, &key, &args);
+    let tls = server.tls.unwrap();
+    let mut silent = connect_to(tls);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let answered = loop {
+        let mut newcomer = tls_client(tls, &cert);
+        if let Ok(reply) = ask(&mut newcomer, "newcomer\n") {
+            break Some(reply);
+        }
+        if std::time::Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    };
+    assert_eq!(
+        answered.as_deref(),
+        Some("NEWCOMER\n"),
+        "{}",
+        server.stderr()
+    );
+    assert!(
+        read_to_close_or_reset(&mut silent),
+        "the silent one was closed"
+    );
+    let metrics = http_get(server.admin.unwrap(), "/metrics");
+    for series in [
+        "upcase_tls_handshakes_total{result=\"failed\",reason=\"timeout\"} 1",
+        "upcase_connections_closed_by_server_total{reason=\"idle_at_capacity\"} 1",
+    ] {
+        assert!(metrics.contains(series), "no {series} in {metrics}");
+    }
+    let (status, log) = server.stop_with(libc::SIGTERM);
+    assert!(status.success(), "{log}");
+}
+
 /// Runs the server with `args` and expects it to exit at once with
 /// `code` and one line on stderr; returns that line.
 fn refused(args: &[&str], code: i32) -> String {
