@@ -17,7 +17,9 @@
 #
 #   scripts/bench.sh [--reps N] [--secs S] [--idle N] [--only WORKLOADS] [--no-pin]
 #
-# --reps 5 (the committed table's command) takes about 9 minutes.
+# --reps 5 (the committed table's command): 5 x 9 timed workloads x 5
+# servers x 1.5 s = 5.6 min of runs, plus start-up, the idle rows and the
+# codec; one repetition took 2 min 34 s on a machine at load 16 on 2 CPUs.
 # docs/performance.md holds a committed output, with its command and machine.
 . "$(dirname "$0")/lib.sh"; answer_help "$@"
 set -euo pipefail
@@ -25,5 +27,5 @@ cd "$(dirname "$0")/.."
 echo "== the codec alone (cargo bench)"
 cargo bench --quiet --bench codec
 echo "== end to end, against the peers (peers/) and the kernel's floor"
-cargo build --release --quiet --workspace --bins
+cargo build --release --quiet -p upcase -p upcase-flood -p upcase-peers --bins
 target/release/upcase-flood bench --command "scripts/bench.sh $*" "$@"

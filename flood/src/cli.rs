@@ -52,7 +52,7 @@ struct BenchArgs {
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
     reps: usize,
     /// Seconds per timed run.
-    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 1.5)]
     secs: f64,
     /// Idle connections in the memory row.
     #[arg(long, value_name = "N", default_value_t = 5000,
