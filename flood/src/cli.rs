@@ -142,6 +142,18 @@ struct FloodArgs {
     /// still checked.
     #[arg(long, conflicts_with_all = ["pipeline", "udp", "connect_per_line"])]
     reconnect: bool,
+    /// Speak TLS to --tcp ADDR (every mode): the certificate must chain to
+    /// the system's roots or to --ca and carry the name in --server-name.
+    #[arg(long, requires = "tcp")]
+    tls: bool,
+    /// TLS: trust the CA certificates in this PEM file instead of the
+    /// system's roots.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    ca: Option<PathBuf>,
+    /// TLS: the name the server's certificate must carry (default: the
+    /// host part of --tcp ADDR).
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    server_name: Option<String>,
     /// Hold N extra idle TCP connections open during the run.
     #[arg(long, value_name = "N", default_value_t = 0)]
     idle: usize,
@@ -158,6 +170,17 @@ fn seconds(value: f64, flag: &str) -> Result<Duration, String> {
 }
 
 impl FloodArgs {
+    /// The TLS settings `--tls --ca --server-name` ask for, if any.
+    fn tls_client(&self) -> Result<Option<upcase::client::TlsClient>, String> {
+        let (true, Some(addr)) = (self.tls, &self.tcp) else {
+            return Ok(None);
+        };
+        Ok(Some(upcase::client::TlsClient {
+            config: upcase::tls::client_config(self.ca.as_deref())?,
+            server_name: upcase::tls::server_name(self.server_name.as_deref(), addr)?,
+        }))
+    }
+
     fn options(&self) -> Result<Options, String> {
         if !(0.0..=100.0).contains(&self.max_loss) {
             return Err("--max-loss is a percentage from 0 to 100".into());
@@ -196,6 +219,7 @@ impl FloodArgs {
             max_loss_pct: self.max_loss,
             timeout,
             progress: !self.json && io::stderr().is_terminal(),
+            tls: self.tls_client()?,
         })
     }
 }

@@ -91,6 +91,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Show a progress bar (only sensible on a terminal).
     pub progress: bool,
+    /// TCP over TLS (`--tls`): every connection's handshake is done
+    /// before its first line, and counted in connect-per-line's time.
+    pub tls: Option<upcase::client::TlsClient>,
 }
 
 impl Default for Options {
@@ -109,6 +112,7 @@ impl Default for Options {
             max_loss_pct: 5.0,
             timeout: Duration::from_secs(300),
             progress: false,
+            tls: None,
         }
     }
 }

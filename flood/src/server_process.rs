@@ -22,6 +22,8 @@ pub struct ServerProcess {
     pub tcp: SocketAddr,
     /// Its UDP address.
     pub udp: SocketAddr,
+    /// Its TLS address, when started with `--tls`.
+    pub tls: Option<SocketAddr>,
     /// What it logged on stderr, when started with a log level.
     log: Option<Arc<Mutex<String>>>,
 }
@@ -128,21 +130,25 @@ impl ServerProcess {
             .take()
             .ok_or_else(|| io::Error::other("no stdout"))?;
         let mut lines = BufReader::new(stdout).lines();
-        let (mut tcp, mut udp) = (None, None);
-        while tcp.is_none() || udp.is_none() {
+        let (mut tcp, mut udp, mut tls) = (None, None, None);
+        let wants_tls = args.contains(&"--tls");
+        while tcp.is_none() || udp.is_none() || (wants_tls && tls.is_none()) {
             let Some(Ok(line)) = lines.next() else { break };
             if let Some(addr) = line.strip_prefix("tcp listening on ") {
                 tcp = addr.parse().ok();
             } else if let Some(addr) = line.strip_prefix("udp listening on ") {
                 udp = addr.parse().ok();
+            } else if let Some(addr) = line.strip_prefix("tls listening on ") {
+                tls = addr.parse().ok();
             }
         }
         thread::spawn(move || for _ in lines {});
         match (tcp, udp) {
-            (Some(tcp), Some(udp)) => Ok(ServerProcess {
+            (Some(tcp), Some(udp)) if tls.is_some() || !wants_tls => Ok(ServerProcess {
                 child,
                 tcp,
                 udp,
+                tls,
                 log,
             }),
             _ => {

@@ -46,6 +46,32 @@ pub struct TlsLink {
 /// with: not worth reconnecting for (the same certificate comes back).
 pub const TLS_FAILURE: ErrorKind = ErrorKind::InvalidData;
 
+/// A TLS session over `socket` (blocking), its handshake finished within
+/// `patience` per read; the socket's read timeout is put back after. A
+/// certificate refused or a corrupt record is a [`TLS_FAILURE`] naming why.
+pub fn handshake(
+    socket: &TcpStream,
+    tls: &TlsClient,
+    patience: Duration,
+) -> io::Result<ClientConnection> {
+    let mut session = ClientConnection::new(Arc::clone(&tls.config), tls.server_name.clone())
+        .map_err(|e| io::Error::new(TLS_FAILURE, format!("TLS: {e}")))?;
+    let tick = socket.read_timeout()?;
+    socket.set_read_timeout(Some(patience))?;
+    let mut io = socket;
+    while session.is_handshaking() {
+        session.complete_io(&mut io).map_err(|e| {
+            if e.kind() == TLS_FAILURE {
+                io::Error::new(TLS_FAILURE, format!("TLS handshake failed: {e}"))
+            } else {
+                e
+            }
+        })?;
+    }
+    socket.set_read_timeout(tick)?;
+    Ok(session)
+}
+
 impl Link {
     /// Wraps a connected socket: as it is, or after a TLS handshake that
     /// may take up to `patience`. The socket's read timeout is kept.
@@ -57,21 +83,7 @@ impl Link {
         let Some(tls) = tls else {
             return Ok(Link::Plain(socket));
         };
-        let mut session = ClientConnection::new(Arc::clone(&tls.config), tls.server_name.clone())
-            .map_err(|e| io::Error::new(TLS_FAILURE, format!("TLS: {e}")))?;
-        let tick = socket.read_timeout()?;
-        socket.set_read_timeout(Some(patience))?;
-        let mut handshake = &socket;
-        while session.is_handshaking() {
-            session.complete_io(&mut handshake).map_err(|e| {
-                if e.kind() == TLS_FAILURE {
-                    io::Error::new(TLS_FAILURE, format!("TLS handshake failed: {e}"))
-                } else {
-                    e
-                }
-            })?;
-        }
-        socket.set_read_timeout(tick)?;
+        let session = handshake(&socket, tls, patience)?;
         Ok(Link::Tls(TlsLink {
             socket,
             session: Arc::new(Mutex::new(session)),

@@ -9,6 +9,10 @@
 //! in one system call for all of them. (`--reconnect` keeps
 //! the simple thread-per-client loop in `tcp.rs`: it is about surviving a
 //! restart, not about speed.)
+//!
+//! With `--tls` each client's rustls session is driven by the same
+//! readiness: records are read when the socket is readable and written
+//! when it is writable, the handshake done (blocking) when it connects.
 
 use crate::clients::tcp;
 use crate::payload::LineMaker;
@@ -16,10 +20,12 @@ use crate::run::{describe, RunState, REPLY_TIMEOUT};
 use crate::tally::Tally;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use rustls::ClientConnection;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+use upcase::client::link;
 
 /// How often the clients waiting for a reply are checked for time-outs.
 const TICK: Duration = Duration::from_millis(50);
@@ -29,6 +35,8 @@ struct Pinger {
     id: usize,
     /// `None` once the client has finished (or never connected).
     stream: Option<TcpStream>,
+    /// The TLS session over `stream` (`--tls`).
+    tls: Option<ClientConnection>,
     lines: LineMaker,
     tally: Tally,
     seq: u64,
@@ -54,7 +62,7 @@ pub fn ping_pong_group(ids: &[usize], addr: SocketAddr, run: &RunState) -> Vec<T
         }
     };
     for (index, pinger) in pingers.iter_mut().enumerate() {
-        pinger.connect(addr, &poll, Token(index));
+        pinger.connect(addr, run, &poll, Token(index));
         pinger.send_next(run);
     }
     let mut events = Events::with_capacity(1024);
@@ -94,6 +102,7 @@ impl Pinger {
         Pinger {
             id,
             stream: None,
+            tls: None,
             lines: LineMaker::new(id, run.options.line_bytes, run.options.text),
             tally: Tally::new(),
             seq: 0,
@@ -103,12 +112,22 @@ impl Pinger {
         }
     }
 
-    /// Connects (blocking, bounded by the reply timeout) and registers the
-    /// connection with `poll`.
-    fn connect(&mut self, addr: SocketAddr, poll: &Poll, token: Token) {
-        let Some(stream) = tcp::connect(self.id, addr, &mut self.tally) else {
+    /// Connects (blocking, bounded by the reply timeout; with `--tls` the
+    /// handshake too) and registers the connection with `poll`.
+    fn connect(&mut self, addr: SocketAddr, run: &RunState, poll: &Poll, token: Token) {
+        let Some(stream) = tcp::connect_socket(self.id, addr, &mut self.tally) else {
             return;
         };
+        if let Some(tls) = &run.options.tls {
+            match link::handshake(&stream, tls, REPLY_TIMEOUT) {
+                Ok(mut session) => {
+                    // One line at a time: the session may buffer all of it.
+                    session.set_buffer_limit(None);
+                    self.tls = Some(session);
+                }
+                Err(error) => return self.tally.error(describe(self.id, "TLS handshake", &error)),
+            }
+        }
         let registered = stream.set_nonblocking(true).and_then(|()| {
             let interest = Interest::READABLE | Interest::WRITABLE;
             let fd = stream.as_raw_fd();
@@ -145,6 +164,22 @@ impl Pinger {
             return;
         };
         let (line, _) = self.lines.last();
+        if let Some(tls) = self.tls.as_mut() {
+            if self.written < line.len() {
+                // Unbounded buffer: taken whole.
+                let _ = tls.writer().write_all(&line[self.written..]);
+                self.written = line.len();
+            }
+            while tls.wants_write() {
+                match tls.write_tls(stream) {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return self.fail("send", &error),
+                }
+            }
+            return;
+        }
         while self.written < line.len() {
             match stream.write(&line[self.written..]) {
                 Ok(written) => self.written += written,
@@ -161,10 +196,10 @@ impl Pinger {
     /// line sent.
     fn read_replies(&mut self, scratch: &mut [u8], run: &RunState) {
         loop {
-            let Some(stream) = self.stream.as_mut() else {
+            if self.stream.is_none() {
                 return;
-            };
-            match stream.read(scratch) {
+            }
+            match self.read_some(scratch) {
                 Ok(0) => {
                     let closed = format!("client {}: the server closed the connection", self.id);
                     self.tally.error(closed);
@@ -180,6 +215,34 @@ impl Pinger {
                 Err(error) => {
                     return self.fail("waiting for a reply", &error);
                 }
+            }
+        }
+    }
+
+    /// Reads what has arrived, as plaintext: `Ok(0)` at the server's end,
+    /// `WouldBlock` when nothing more is there.
+    fn read_some(&mut self, scratch: &mut [u8]) -> io::Result<usize> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Ok(0);
+        };
+        let Some(tls) = self.tls.as_mut() else {
+            return stream.read(scratch);
+        };
+        loop {
+            match tls.reader().read(scratch) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                done => return done,
+            }
+            // Nothing decrypted yet: records from the socket (0: its end,
+            // which the session's reader reports next).
+            tls.read_tls(stream)?;
+            tls.process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if tls.wants_write() {
+                // A record the session must answer (a key update).
+                self.write_line();
+                return Err(io::ErrorKind::WouldBlock.into());
             }
         }
     }

@@ -1,5 +1,5 @@
 //! The pipelined TCP client: up to `--pipeline` lines in flight on one
-//! connection, every reply still checked byte for byte.
+//! connection (plain or TLS), every reply still checked byte for byte.
 //!
 //! It must measure the server, not itself, so the per-line work is gone
 //! from the common path:
@@ -20,9 +20,10 @@ use crate::payload::LineMaker;
 use crate::run::{describe, Options, RunState};
 use crate::tally::Tally;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::thread;
 use std::time::Instant;
+use upcase::client::link::Link;
 
 /// Batches in one cycle of lines: a reply that repeats an earlier batch is
 /// caught unless it is exactly this many batches late.
@@ -45,8 +46,15 @@ struct Batch {
 /// this thread reads and checks the replies in order.
 pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
-    let Some(stream) = tcp::connect(id, addr, &mut tally) else {
+    let Some(stream) = tcp::connect(id, addr, run, &mut tally) else {
         return tally;
+    };
+    let sender = match stream.try_clone() {
+        Ok(sender) => sender,
+        Err(error) => {
+            tally.error(describe(id, "socket", &error));
+            return tally;
+        }
     };
     let batch = batch_lines(run.options.pipeline, run.options.line_bytes);
     let cycle = LineCycle::new(id, &run.options, batch * CYCLE_BATCHES);
@@ -54,8 +62,8 @@ pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let window_batches = (run.options.pipeline / batch).saturating_sub(1).max(1);
     let (window, written) = crossbeam_channel::bounded::<Batch>(window_batches);
     let (read_result, writer_result) = thread::scope(|scope| {
-        let writer = scope.spawn(|| send_all(&stream, run, &cycle, batch, window));
-        let replies = check_replies(&stream, run, &cycle, written, &mut tally);
+        let writer = scope.spawn(|| send_all(sender, run, &cycle, batch, window));
+        let replies = check_replies(stream, run, &cycle, written, &mut tally);
         (replies, writer.join())
     });
     match writer_result {
@@ -138,7 +146,7 @@ struct Sent {
 }
 
 fn send_all(
-    mut stream: &TcpStream,
+    mut stream: Link,
     run: &RunState,
     cycle: &LineCycle,
     batch: usize,
@@ -174,13 +182,13 @@ fn send_all(
         }
         next = (next + batch) % cycle.len();
     }
-    let _ = stream.shutdown(Shutdown::Write);
+    stream.finish_sending();
     sent
 }
 
 /// Reads the replies batch by batch and checks them.
 fn check_replies(
-    stream: &TcpStream,
+    stream: Link,
     run: &RunState,
     cycle: &LineCycle,
     written: crossbeam_channel::Receiver<Batch>,
@@ -195,7 +203,10 @@ fn check_replies(
     {
         // One system call per batch, not per line: the timeout shrinks
         // near the run's deadline.
-        stream.set_read_timeout(Some(run.read_timeout()))?;
+        input
+            .stream
+            .socket()
+            .set_read_timeout(Some(run.read_timeout()))?;
         let want = cycle.replies(first, count);
         if input.starts_with(want)? {
             input.consume(want.len());
@@ -223,15 +234,15 @@ fn check_replies(
 
 /// Received bytes not yet checked, read straight from the socket in large
 /// reads.
-struct ReplyBuffer<'a> {
-    stream: &'a TcpStream,
+struct ReplyBuffer {
+    stream: Link,
     buffer: Vec<u8>,
     start: usize,
     end: usize,
 }
 
-impl<'a> ReplyBuffer<'a> {
-    fn new(stream: &'a TcpStream) -> ReplyBuffer<'a> {
+impl ReplyBuffer {
+    fn new(stream: Link) -> ReplyBuffer {
         ReplyBuffer {
             stream,
             buffer: vec![0; 256 * 1024],

@@ -1,12 +1,16 @@
-//! TCP flood clients: ping-pong, pipelined, and connect-per-line.
+//! TCP flood clients: ping-pong, pipelined, and connect-per-line, each
+//! over plain TCP or TLS (`--tls`): they speak through a
+//! [`Link`](upcase::client::link::Link), the client's own connection type,
+//! whose TLS handshake is done when it connects.
 
 use crate::payload::LineMaker;
 use crate::run::{describe, is_timeout, RunState, REPLY_TIMEOUT};
 use crate::tally::Tally;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::Instant;
+use upcase::client::link::{self, Link};
 use upcase::client::Backoff;
 
 /// Checks that something answers on `addr` before the clients start.
@@ -17,8 +21,9 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
 }
 
 /// Connects client `id` with Nagle off (one line is one segment); a
-/// failure is recorded in `tally`.
-pub fn connect(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStream> {
+/// failure is recorded in `tally`. The socket alone: the TLS session, if
+/// any, is the caller's ([`connect`], or the evented clients' own).
+pub fn connect_socket(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStream> {
     match TcpStream::connect_timeout(&addr, REPLY_TIMEOUT) {
         Ok(stream) => {
             let _ = stream.set_nodelay(true);
@@ -26,6 +31,19 @@ pub fn connect(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStre
         }
         Err(error) => {
             tally.error(describe(id, "connect", &error));
+            None
+        }
+    }
+}
+
+/// Connects client `id` as [`connect_socket`] does, then with `--tls`
+/// finishes the handshake; a failure is recorded in `tally`.
+pub fn connect(id: usize, addr: SocketAddr, run: &RunState, tally: &mut Tally) -> Option<Link> {
+    let socket = connect_socket(id, addr, tally)?;
+    match Link::open(socket, run.options.tls.as_ref(), REPLY_TIMEOUT) {
+        Ok(link) => Some(link),
+        Err(error) => {
+            tally.error(describe(id, "TLS handshake", &error));
             None
         }
     }
@@ -75,7 +93,7 @@ fn record_reply(
 /// outage. Every cut connection is counted.
 pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
-    let Some(mut stream) = connect(id, addr, &mut tally) else {
+    let Some(mut stream) = connect(id, addr, run, &mut tally) else {
         return tally;
     };
     let Some(mut reader) = reader_for(id, &stream, &mut tally) else {
@@ -92,8 +110,8 @@ pub fn ping_pong(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
         // Until the line is answered, or its connection ends for good.
         let (outcome, started) = loop {
             let started = Instant::now();
-            let outcome = (&stream).write_all(line).and_then(|()| {
-                stream.set_read_timeout(Some(run.read_timeout()))?;
+            let outcome = stream.write_all(line).and_then(|()| {
+                stream.socket().set_read_timeout(Some(run.read_timeout()))?;
                 read_reply(&mut reader, &mut reply, want.len() + 1)
             });
             if !connection_ended(&outcome) {
@@ -141,7 +159,7 @@ fn connection_ended(outcome: &io::Result<bool>) -> bool {
 }
 
 /// A buffered reader over its own handle to `stream`.
-fn reader_for(id: usize, stream: &TcpStream, tally: &mut Tally) -> Option<BufReader<TcpStream>> {
+fn reader_for(id: usize, stream: &Link, tally: &mut Tally) -> Option<BufReader<Link>> {
     match stream.try_clone() {
         Ok(handle) => Some(BufReader::new(handle)),
         Err(error) => {
@@ -154,7 +172,7 @@ fn reader_for(id: usize, stream: &TcpStream, tally: &mut Tally) -> Option<BufRea
 /// Connects again after each of `backoff`'s waits, until a connection is
 /// made, the outage has lasted its limit, or the run's deadline comes
 /// first. `Err`: why it gave up.
-fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<TcpStream, String> {
+fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<Link, String> {
     loop {
         let Some(delay) = backoff.next_delay() else {
             return Err(format!(
@@ -169,13 +187,19 @@ fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<
         // A refused or failed connect is one more try of the same outage.
         if let Ok(stream) = TcpStream::connect_timeout(&addr, run.read_timeout()) {
             let _ = stream.set_nodelay(true);
-            return Ok(stream);
+            match Link::open(stream, run.options.tls.as_ref(), run.read_timeout()) {
+                Ok(link) => return Ok(link),
+                // The same certificate would come back: no use retrying.
+                Err(e) if e.kind() == link::TLS_FAILURE => return Err(e.to_string()),
+                Err(_) => {}
+            }
         }
     }
 }
 
-/// A fresh connection per line: connect, send, half-close, read the reply.
-/// Measures connection set-up and tear-down as much as the line itself.
+/// A fresh connection per line: connect (and with `--tls` shake hands),
+/// send, half-close (after `close_notify`), read the reply. Measures
+/// connection set-up and tear-down as much as the line itself.
 pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
     let mut reply = Vec::new();
@@ -184,19 +208,20 @@ pub fn connect_per_line(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     while run.should_send(seq) {
         let (line, want) = lines.make(seq);
         let started = Instant::now();
-        let stream = match connect_from(addr, source_for(addr, id, seq), run) {
+        let connected = connect_from(addr, source_for(addr, id, seq), run)
+            .and_then(|socket| Link::open(socket, run.options.tls.as_ref(), run.read_timeout()));
+        let mut stream = match connected {
             Ok(stream) => stream,
             Err(error) => {
                 tally.error(describe(id, "connect", &error));
                 break;
             }
         };
-        let mut stream = stream;
         tally.sent += 1;
         tally.bytes += line.len() as u64;
         let exchange = stream
             .write_all(line)
-            .and_then(|()| stream.shutdown(Shutdown::Write))
+            .map(|()| stream.finish_sending())
             .and_then(|()| {
                 reply.clear();
                 (&mut stream)
