@@ -5,7 +5,9 @@
 //! (and `tls listening on …` for tokio-upcase's `--tls`).
 //! They have no limits, timeouts or graceful shutdown: they exist to be
 //! measured against (`scripts/bench.sh`), and `floor-epoll` is not a server
-//! at all but an estimate of what the kernel alone costs.
+//! at all but an estimate of what the kernel alone costs. `bulk-client` is
+//! the one client here: the load generator's yardstick, kept apart from
+//! `flood/` so that it shares none of its code.
 
 #![deny(rustdoc::broken_intra_doc_links)]
 

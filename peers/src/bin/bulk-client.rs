@@ -7,6 +7,10 @@
 //! pipelined MB/s as a fraction of it, against the same server, in the
 //! same run.
 //!
+//! It lives here, not in `flood/`, on purpose: a yardstick for the load
+//! generator must share none of its code (no client kit, tally or payload
+//! maker), or a slowness they share would cancel out of the ratio.
+//!
 //! `bulk-client --tcp ADDR [--secs S] [--line-bytes B]`; prints one JSON
 //! line: `{"mb_per_sec":…,"bytes":…,"mismatched_reads":…}`. Exits 1 on any
 //! wrong byte, short reply or I/O error.
