@@ -1,6 +1,6 @@
 //! TCP flood clients: ping-pong, pipelined, and connect-per-line, each
 //! over plain TCP or TLS (`--tls`): they speak through a
-//! [`Link`](upcase::client::link::Link), the client's own connection type,
+//! [`Link`], the client's own connection type,
 //! whose TLS handshake is done when it connects.
 
 use crate::payload::LineMaker;
