@@ -160,7 +160,7 @@ fn refusals_name_the_limit_that_refused() {
         "20",
         "--udp-rate-limit-loopback",
         "--max-connections",
-        "2",
+        "1",
     ]);
     let udp = server.udp.expect("udp enabled");
     let ask = |socket: &std::net::UdpSocket, payload: &[u8]| {
@@ -197,12 +197,12 @@ fn refusals_name_the_limit_that_refused() {
         server.stderr()
     );
     // A TCP connection past --max-connections.
-    let mut first = server.connect();
-    round_trip(&mut first, b"one\n", b"ONE\n");
-    let mut second = server.connect();
-    round_trip(&mut second, b"two\n", b"TWO\n");
-    let mut third = server.connect();
-    assert_eq!(read_to_close(&mut third), b"error: too many connections\n");
+    let mut admitted = server.connect();
+    round_trip(&mut admitted, b"in\n", b"IN\n");
+    assert_eq!(
+        read_to_close(&mut server.connect()),
+        b"error: too many connections\n"
+    );
     assert!(
         server.wait_for_log("open is the --max-connections limit"),
         "{}",

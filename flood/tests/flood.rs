@@ -5,16 +5,9 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::Output;
 use std::thread;
-
-fn json_of(output: &Output) -> Value {
-    let text = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
 
 #[test]
 fn tcp_counts_add_up_in_every_mode() {
@@ -88,28 +81,20 @@ fn the_human_summary_has_the_numbers() {
 /// A line server whose reply to line `i` of a connection is `reply(i,
 /// line)` plus a newline, or nothing at all for `None`.
 fn start_line_server(reply: fn(usize, &[u8]) -> Option<Vec<u8>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    thread::spawn(move || {
-        for stream in listener.incoming().take(8) {
-            let Ok(stream) = stream else { continue };
-            thread::spawn(move || {
-                let mut writer = &stream;
-                let reader = BufReader::new(&stream);
-                for (i, line) in reader.split(b'\n').enumerate() {
-                    let Ok(line) = line else { break };
-                    let Some(mut answer) = reply(i, &line) else {
-                        continue;
-                    };
-                    answer.push(b'\n');
-                    if writer.write_all(&answer).is_err() {
-                        break;
-                    }
-                }
-            });
+    fake::tcp(move |stream| {
+        let mut writer = &stream;
+        let reader = BufReader::new(&stream);
+        for (i, line) in reader.split(b'\n').enumerate() {
+            let Ok(line) = line else { break };
+            let Some(mut answer) = reply(i, &line) else {
+                continue;
+            };
+            answer.push(b'\n');
+            if writer.write_all(&answer).is_err() {
+                break;
+            }
         }
-    });
-    address
+    })
 }
 
 /// A server that gets every tenth line wrong (echoes it).
@@ -192,8 +177,7 @@ fn nothing_listening_is_one_clear_line_and_a_failure() {
 #[test]
 fn a_server_that_never_answers_ends_the_run_with_every_line_lost() {
     // Accepts (the kernel does, from the backlog) but never reads or replies.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
+    let (listener, address) = fake::listener();
     let output = flood(&[
         "--tcp",
         &address,
@@ -250,26 +234,13 @@ fn line_lengths_the_server_would_refuse_are_usage_errors() {
 /// A UDP peer that answers the reachability probe, then applies `reply`
 /// to every later datagram (`None`: stays silent).
 fn udp_peer(reply: fn(&[u8]) -> Option<Vec<u8>>) -> String {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = socket.local_addr().unwrap().to_string();
-    socket
-        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
-        .unwrap();
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, from)) = socket.recv_from(&mut buf) {
-            let datagram = &buf[..n];
-            let answer = if datagram == b"probe" {
-                Some(b"PROBE".to_vec())
-            } else {
-                reply(datagram)
-            };
-            if let Some(answer) = answer {
-                let _ = socket.send_to(&answer, from);
-            }
+    fake::udp(move |datagram| {
+        if datagram == b"probe" {
+            Some(b"PROBE".to_vec())
+        } else {
+            reply(datagram)
         }
-    });
-    address
+    })
 }
 
 #[test]
@@ -312,8 +283,7 @@ fn udp_echo_replies_are_mismatches_counted_once_not_also_lost() {
 
 #[test]
 fn reconnect_resends_the_unanswered_line_and_still_checks_every_reply() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
+    let (listener, address) = fake::listener();
     let server = thread::spawn(move || {
         // The probe, then a connection that answers 10 lines and reads an
         // 11th without answering it (a restart), then one that answers all.

@@ -6,36 +6,19 @@
 mod common;
 
 use common::*;
-use serde_json::Value;
 use std::io::Read;
-use std::net::{TcpListener, UdpSocket};
-use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
-
-fn json_of(output: &Output) -> Value {
-    let text = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
 
 #[test]
 fn reconnect_against_a_server_that_always_resets_backs_off_and_counts_it() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    // Linux bounds accept(2) by the receive timeout: the fake ends itself.
-    socket2::SockRef::from(&listener)
-        .set_read_timeout(Some(PATIENCE))
-        .unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&accepted);
-    thread::spawn(move || {
-        while let Ok((stream, _)) = listener.accept() {
-            counter.fetch_add(1, Ordering::SeqCst);
-            // Takes the line (or the probe's close), then a reset.
-            let _ = (&stream).read(&mut [0u8; 1]);
-            let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
-        }
+    let address = fake::tcp(move |stream| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        // Takes the line (or the probe's close), then a reset.
+        let _ = (&stream).read(&mut [0u8; 1]);
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
     });
     let output = flood(&[
         "--tcp",
@@ -69,21 +52,13 @@ fn reconnect_against_a_server_that_always_resets_backs_off_and_counts_it() {
 /// A UDP peer that answers every datagram with an empty one (nginx's
 /// answer when the server behind it is down), the probe included or not.
 fn empty_answering_proxy(probe_answered: bool) -> String {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = socket.local_addr().unwrap().to_string();
-    socket.set_read_timeout(Some(PATIENCE)).unwrap();
-    thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        while let Ok((n, from)) = socket.recv_from(&mut buf) {
-            let answer: &[u8] = if probe_answered && &buf[..n] == b"probe" {
-                b"PROBE"
-            } else {
-                b""
-            };
-            let _ = socket.send_to(answer, from);
-        }
-    });
-    address
+    fake::udp(move |datagram| {
+        Some(if probe_answered && datagram == b"probe" {
+            b"PROBE".to_vec()
+        } else {
+            Vec::new()
+        })
+    })
 }
 
 #[test]

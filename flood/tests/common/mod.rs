@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod fake;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -63,6 +65,12 @@ fn build_server() -> PathBuf {
 pub fn start_server(args: &[&str]) -> ServerProcess {
     ServerProcess::start_logging(&server_binary(), args, Some("debug"))
         .expect("start upcase-server")
+}
+
+/// The flood's `--json` report on stdout.
+pub fn json_of(output: &std::process::Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 /// Runs `upcase-flood` with `args` to its end.
