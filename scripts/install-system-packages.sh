@@ -6,7 +6,8 @@
 # (`systemd-analyze`, `systemd-socket-activate`), Prometheus (`prometheus`,
 # `promtool`), nftables and tcpdump (the lab's packet loss and its
 # eavesdropper), openssl and socat (TLS clients nobody here wrote:
-# scripts/tls-checks.sh). Run as root; .ci/run calls
+# scripts/tls-checks.sh), dpkg and man-db (the .deb installed and its man
+# page rendered: scripts/deb-checks.sh). Run as root; .ci/run calls
 # it. Fails loudly if a package cannot be installed or a tool is missing
 # afterwards.
 #
@@ -28,6 +29,7 @@ command -v systemd-socket-activate >/dev/null 2>&1 || need+=(systemd)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v dpkg-deb >/dev/null 2>&1 || need+=(dpkg)
+command -v man >/dev/null 2>&1 || need+=(man-db)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v strace >/dev/null 2>&1 || need+=(strace)
@@ -40,7 +42,7 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 for tool in ss ip python3 chromium haproxy nginx systemd-analyze systemd-socket-activate \
-    prometheus promtool dpkg-deb nft tcpdump strace taskset openssl socat; do
+    prometheus promtool dpkg-deb man nft tcpdump strace taskset openssl socat; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing after install: $tool" >&2; exit 1; }
 done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
