@@ -312,10 +312,16 @@ fn bench_server(given: &str) -> Result<crate::reports::bench::Server, String> {
     let binary = words
         .next()
         .ok_or_else(|| format!("--server {given}: no program"))?;
+    let binary = PathBuf::from(binary);
+    // The two programs that serve --tls (the TLS rows skip the others).
+    let tls = binary
+        .file_name()
+        .is_some_and(|file| file == "upcase-server" || file == "tokio-upcase");
     Ok(crate::reports::bench::Server {
         name: name.to_string(),
-        binary: PathBuf::from(binary),
+        binary,
         args: words.collect(),
+        tls,
     })
 }
 
@@ -326,6 +332,7 @@ fn default_bench_servers() -> Result<Vec<crate::reports::bench::Server>, String>
         name: name.to_string(),
         binary: dir.join(binary),
         args: args.iter().map(|a| a.to_string()).collect(),
+        tls: binary == "upcase-server" || binary == "tokio-upcase",
     };
     Ok(vec![
         server("tokio", "tokio-upcase", &[]),

@@ -34,6 +34,9 @@ pub struct Server {
     pub binary: PathBuf,
     /// Flags after `--tcp 127.0.0.1:0 --udp 127.0.0.1:0`.
     pub args: Vec<String>,
+    /// It serves `--tls ADDR --tls-cert FILE --tls-key FILE` (upcase-server,
+    /// tokio-upcase): the TLS rows run against it.
+    pub tls: bool,
 }
 
 /// What `bench` runs.
@@ -69,6 +72,8 @@ type Sample = BTreeMap<&'static str, f64>;
 enum Load {
     /// A flood run; its target is filled in per server.
     Flood(Options),
+    /// A flood run over TLS, against the servers that speak it.
+    TlsFlood(Options),
     /// `peers/`'s bulk client.
     BulkClient { line_bytes: usize },
     /// Idle connections held open: the server's memory per connection.
@@ -151,6 +156,36 @@ fn workloads(secs: f64, idle: usize) -> Vec<Workload> {
             }),
             &["lines_per_sec"],
         ),
+        // TLS (issue 25): the same loads through each server's --tls
+        // listener; churn is then the handshake's cost.
+        workload(
+            "tls pingpong C=1",
+            Load::TlsFlood(tcp(1)),
+            &["lines_per_sec", "p50_us", "p99_us"],
+        ),
+        workload(
+            "tls pingpong C=16",
+            Load::TlsFlood(tcp(16)),
+            &["lines_per_sec", "p99_us"],
+        ),
+        workload(
+            "tls pingpong C=128",
+            Load::TlsFlood(tcp(128)),
+            &["lines_per_sec", "p99_us"],
+        ),
+        workload(
+            "tls bulk ascii",
+            Load::TlsFlood(bulk(Text::Ascii)),
+            &["mb_per_sec"],
+        ),
+        workload(
+            "tls churn C=4",
+            Load::TlsFlood(Options {
+                connect_per_line: true,
+                ..tcp(4)
+            }),
+            &["lines_per_sec"],
+        ),
         workload("udp C=4", Load::Flood(udp(1)), &["lines_per_sec", "p99_us"]),
         workload(
             "udp flood C=4",
@@ -218,6 +253,7 @@ pub fn run(options: &BenchOptions) -> Result<String, String> {
         ));
     }
     raise_descriptor_limit();
+    let certificate = Certificate::make()?;
     let placement = Placement::choose(options.pin)?;
     let servers = &options.servers;
     // results[workload][server]: one sample per repetition, in order.
@@ -227,7 +263,7 @@ pub fn run(options: &BenchOptions) -> Result<String, String> {
             for turn in 0..servers.len() {
                 let s = (turn + rep) % servers.len();
                 let server = &servers[s];
-                let sample = measure(server, workload, options, &placement)?;
+                let sample = measure(server, workload, options, &placement, &certificate)?;
                 let shown: Vec<String> = workload
                     .metrics
                     .iter()
@@ -247,13 +283,70 @@ pub fn run(options: &BenchOptions) -> Result<String, String> {
     Ok(render(options, &placement, &chosen, &results))
 }
 
+/// The TLS rows' certificate (self-signed for 127.0.0.1) and its key, in a
+/// directory of their own removed at the end.
+struct Certificate {
+    dir: PathBuf,
+    client: upcase::client::TlsClient,
+}
+
+impl Certificate {
+    fn make() -> Result<Certificate, String> {
+        let dir = std::env::temp_dir().join(format!("upcase-bench-tls-{}", std::process::id()));
+        let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
+            .map_err(|e| format!("cannot make the TLS rows' certificate: {e}"))?;
+        let written = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("server.crt"), pair.cert.pem()))
+            .and_then(|()| {
+                std::fs::write(dir.join("server.key"), pair.signing_key.serialize_pem())
+            });
+        let certificate = Certificate {
+            client: upcase::client::TlsClient {
+                config: upcase::tls::client_config(Some(&dir.join("server.crt")))?,
+                server_name: upcase::tls::server_name(None, "127.0.0.1:0")?,
+            },
+            dir,
+        };
+        written.map_err(|e| format!("cannot write the TLS rows' certificate: {e}"))?;
+        Ok(certificate)
+    }
+
+    /// The flags that start a server's TLS listener with this certificate.
+    fn server_flags(&self) -> Vec<String> {
+        let path = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
+        vec![
+            "--tls".into(),
+            "127.0.0.1:0".into(),
+            "--tls-cert".into(),
+            path("server.crt"),
+            "--tls-key".into(),
+            path("server.key"),
+        ]
+    }
+}
+
+impl Drop for Certificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn measure(
     server: &Server,
     workload: &Workload,
     options: &BenchOptions,
     placement: &Placement,
+    certificate: &Certificate,
 ) -> Result<Sample, String> {
-    let args: Vec<&str> = server.args.iter().map(String::as_str).collect();
+    let mut args: Vec<String> = server.args.clone();
+    if let Load::TlsFlood(_) = workload.load {
+        if !server.tls {
+            // No TLS listener: an empty sample, shown as "—".
+            return Ok(Sample::new());
+        }
+        args.extend(certificate.server_flags());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let process = ServerProcess::start_on_cpu(&server.binary, &args, placement.server)
         .map_err(|e| format!("{}: {e}", server.name))?;
     let sample = match &workload.load {
@@ -262,6 +355,17 @@ fn measure(
             flood_options.target = match flood_options.target {
                 Target::Tcp(_) => Target::Tcp(process.tcp),
                 Target::Udp(_) => Target::Udp(process.udp),
+            };
+            flood_sample(flood_options, &server.name, &workload.name)?
+        }
+        Load::TlsFlood(flood_options) => {
+            let tls = process
+                .tls
+                .ok_or_else(|| format!("{}: no tls listening line", server.name))?;
+            let flood_options = Options {
+                target: Target::Tcp(tls),
+                tls: Some(certificate.client.clone()),
+                ..flood_options.clone()
             };
             flood_sample(flood_options, &server.name, &workload.name)?
         }
@@ -480,6 +584,10 @@ fn render(
                         .iter()
                         .filter_map(|s| s.get(metric).copied())
                         .collect();
+                    if values.is_empty() {
+                        // Not measured (a server without TLS).
+                        return "—".to_string();
+                    }
                     Spread::of(&values).show(number)
                 })
                 .collect();
@@ -616,6 +724,7 @@ mod tests {
             name: name.to_string(),
             binary: PathBuf::from(name),
             args: Vec::new(),
+            tls: false,
         };
         let options = BenchOptions {
             servers: vec![server("tokio"), server("floor"), server("pool")],
