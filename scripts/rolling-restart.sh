@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Rolling restart of three upcase instances behind HAProxy, under a
 # verifying flood, in a network namespace of its own (the host's network
-# is never touched). Passes only with 0 lines lost, 0 wrong replies and 0
+# is never touched). First the health checks (GET /healthz on each
+# instance's --admin port): lines_total stays flat at idle behind HAProxy,
+# and a draining instance (/healthz 503) is marked DOWN while it runs.
+# Passes only with 0 lines lost, 0 wrong replies and 0
 # connection errors; prints how many lines were resent and the worst
 # latency. Each instance also serves UDP and gets datagrams throughout, so
 # every SIGTERM lands under UDP traffic and must still end in a clean
@@ -55,8 +58,17 @@ for row in rows[1:]:
         print(row[head.index(field)])
 ' "$1" "$2"
 }
-# `start_up N`: instance N, serving TCP and UDP on 127.0.0.(N+1):7878.
-start_up() { start_instance "$1" "127.0.0.$(($1 + 1)):7878" --workers 2; }
+# `start_up N`: instance N, serving TCP and UDP on 127.0.0.(N+1):7878, its
+# admin endpoint (HAProxy's health check: GET /healthz) on port 7879.
+start_up() { start_instance "$1" "127.0.0.$(($1 + 1)):7878" --workers 2 --admin "127.0.0.$(($1 + 1)):7879"; }
+lines_total() { # N -> upcase_lines_total of instance N, from its /metrics
+    inns python3 - "127.0.0.$(($1 + 1))" <<'PY'
+import sys, urllib.request
+body = urllib.request.urlopen(f"http://{sys.argv[1]}:7879/metrics", timeout=5).read().decode()
+print(next(l.split()[-1] for l in body.splitlines() if l.startswith("upcase_lines_total")))
+PY
+}
+is_down() { [ "$(server_field "up$1" status)" = "DOWN" ]; }
 is_up() { [ "$(server_field "up$1" status)" = "UP" ]; }
 # While drained, a server whose health check passes shows as DRAIN.
 check_passes() { case "$(server_field "up$1" status)" in UP|DRAIN) true ;; *) false ;; esac; }
@@ -88,6 +100,43 @@ UPCASE_FRONTEND=127.0.0.1:7878 UPCASE_HAPROXY_SOCKET="$work/haproxy.sock" \
 pid_of "$work/haproxy.pid"
 wait_until 10 test -S "$work/haproxy.sock" || { echo "HAProxy did not start" >&2; cat "$work/haproxy.log" >&2; exit 1; }
 for n in 1 2 3; do wait_until 10 is_up "$n" || { echo "instance $n not up in HAProxy" >&2; exit 1; }; done
+
+echo "== health checks: GET /healthz on the admin port, never a line"
+before=$(lines_total 1)
+checks_before=$(server_field up1 chkfail)
+# 2 s at idle is ten health checks (inter 200ms); none may count as a line.
+sleep 2 # a span of idle time to measure, not a wait for readiness
+after=$(lines_total 1)
+[ "$before" = "$after" ] || { echo "FAIL: upcase_lines_total moved at idle behind HAProxy: $before -> $after" >&2; exit 1; }
+echo "  instance 1 at idle for 2 s behind HAProxy: upcase_lines_total $before -> $after"
+# A draining instance answers /healthz with 503: HAProxy takes it out
+# while it still runs (a client trickling an unfinished line holds the
+# drain open for its grace period).
+inns python3 - <<'PY' &
+import socket, time
+s = socket.create_connection(("127.0.0.2", 7878))
+deadline = time.monotonic() + 6
+try:
+    while time.monotonic() < deadline:
+        s.sendall(b"x")
+        time.sleep(0.1)  # the trickle's pace
+except OSError:
+    pass  # the draining server closed it
+PY
+holder=$!
+held() { inns ss -Htn state established '( dport = :7878 )' | grep -q '127.0.0.2:7878'; }
+wait_until 5 held || { echo "FAIL: the idle client did not connect to instance 1" >&2; exit 1; }
+kill -TERM "${instance[1]}"
+wait_until 3 is_down 1 || { echo "FAIL: HAProxy did not take the draining instance 1 out" >&2; exit 1; }
+kill -0 "${instance[1]}" 2>/dev/null || { echo "FAIL: instance 1 had stopped before HAProxy took it out" >&2; exit 1; }
+status=$(server_field up1 check_status); status=${status#\* }; code=$(server_field up1 check_code)
+[ "$status" = L7STS ] && [ "$code" = 503 ] || { echo "FAIL: HAProxy's check saw $status $code, not the 503 of a drain" >&2; exit 1; }
+echo "  instance 1 draining: HAProxy marked it DOWN ($status $code from /healthz) while it still ran"
+wait_until 10 not_running "${instance[1]}" || { echo "instance 1 did not stop" >&2; exit 1; }
+wait "$holder" || true
+: >"$work/up1.log"
+start_up 1
+wait_until 10 is_up 1 || { echo "instance 1 not back in service" >&2; exit 1; }
 
 flood_through_haproxy() { # SECONDS EXTRA-FLAGS... -> JSON report in $work/flood.json
     local secs=$1; shift
