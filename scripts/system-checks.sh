@@ -134,6 +134,8 @@ assert 5 <= udp_pct <= 15, f"UDP lost {udp_pct} %"
 PY
     grep -q '^- \*\*plain TCP\*\*: the line is in the capture' "$out/lab/lab.md" \
         || { echo "FAIL lab: the eavesdropper did not read the plain line" >&2; exit 1; }
+    grep -q "^- \*\*TLS\*\*: the line's bytes are nowhere in the capture" "$out/lab/lab.md" \
+        || { echo "FAIL lab: no TLS capture without the line" >&2; exit 1; }
     python3 - "$out/lab/lab.md" <<'PY' || { echo "FAIL lab: reflection" >&2; exit 1; }
 import re, sys
 md = open(sys.argv[1]).read()
@@ -145,7 +147,7 @@ assert int(default) < int(off) // 2, f"defaults: {default} replies, against {off
 assert int(strict_b) < int(sent_b), "--udp-max-amplification 1 still amplified"
 PY
     if ip netns list | grep -q upcase-lab; then echo "FAIL lab: namespaces left behind" >&2; exit 1; fi
-    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail and kernel-counted resends, UDP lost ~10 %; the eavesdropper read the plain line; the limits cut the reflection; nothing left behind"
+    echo "lab: at 5 % loss TCP lost 0 lines with a retransmission tail and kernel-counted resends, UDP lost ~10 %; the eavesdropper read the plain line and not the TLS one; the limits cut the reflection; nothing left behind"
 }
 check_lab
 echo "system checks: 5 passed, 0 failed"

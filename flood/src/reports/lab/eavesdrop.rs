@@ -7,6 +7,12 @@
 //! captured. In plain TCP they are there, as sent; over TLS they must not
 //! be. The captures are kept beside the report (`lab-*.pcap`, for
 //! Wireshark or `tcpdump -r`).
+//!
+//! The TLS certificate is made at run time by `openssl req` (the lab already
+//! runs the operator's tools; a crate would add nothing), and the TLS client
+//! is `upcase-client --tls`, which must trust it (`--ca`) and find the name
+//! it carries: a connection an eavesdropper can neither read nor pose as
+//! the server to.
 
 use super::net::{in_namespace, Namespaces, SERVER_ADDR};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -17,6 +23,46 @@ use std::time::{Duration, Instant};
 
 /// What the client sends: something nobody else should read.
 pub(super) const SECRET: &str = "my password is hunter2";
+
+/// The server's plain and TLS ports.
+const PLAIN_PORT: u16 = 7878;
+const TLS_PORT: u16 = 7879;
+/// The name the lab's certificate carries.
+const SERVER_NAME: &str = "upcase-lab";
+
+/// The server's TLS flags, with a certificate and key made in `out` for
+/// this run; `Err` says why there is none.
+pub(super) fn tls_flags(out: &Path) -> Result<Vec<String>, String> {
+    let (cert, key) = (out.join("lab-cert.pem"), out.join("lab-key.pem"));
+    let output = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "2"])
+        .args(["-subj", &format!("/CN={SERVER_NAME}")])
+        .args(["-addext", &format!("subjectAltName=DNS:{SERVER_NAME}")])
+        // The server's own certificate, not a CA's (rustls refuses a CA
+        // certificate presented as the server's).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("cannot run `openssl req` (openssl) to make a certificate: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`openssl req` made no certificate: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(vec![
+        "--tls".into(),
+        format!("{SERVER_ADDR}:{TLS_PORT}"),
+        "--tls-cert".into(),
+        cert.display().to_string(),
+        "--tls-key".into(),
+        key.display().to_string(),
+    ])
+}
 
 /// One connection's capture.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,22 +87,71 @@ pub(super) struct Eavesdropping {
     pub(super) tls: Result<Capture, String>,
 }
 
-/// Captures a plain connection and, when the server has `--tls`, a TLS one.
-pub(super) fn capture(names: &Namespaces, out: &Path) -> Result<Eavesdropping, String> {
-    let plain = capture_one(names, "plain TCP", &out.join("lab-plain.pcap"), || {
-        plain_round_trip()
-    })?;
-    let tls = Err(
-        "needs `--tls` on upcase-server: its TLS listener is not built yet, so \
-                   there is no encrypted connection to capture"
-            .to_string(),
-    );
+/// Captures a plain connection and, unless `tls` says why not (the
+/// server's TLS flags could not be made), a TLS one made by `client`
+/// (`upcase-client`).
+pub(super) fn capture(
+    names: &Namespaces,
+    out: &Path,
+    tls: Result<(), String>,
+    client: &Path,
+) -> Result<Eavesdropping, String> {
+    let plain = capture_one(
+        names,
+        "plain TCP",
+        PLAIN_PORT,
+        &out.join("lab-plain.pcap"),
+        plain_round_trip,
+    )?;
+    let tls = tls.and_then(|()| {
+        let (client, ca) = (client.to_path_buf(), out.join("lab-cert.pem"));
+        capture_one(
+            names,
+            "TLS",
+            TLS_PORT,
+            &out.join("lab-tls.pcap"),
+            move || tls_round_trip(&client, &ca),
+        )
+    });
     Ok(Eavesdropping { plain, tls })
+}
+
+/// One line over TLS from the client's host (a child inherits the
+/// thread's namespace), by `upcase-client --tls` trusting only the lab's
+/// certificate.
+fn tls_round_trip(client: &Path, ca: &Path) -> Result<(), String> {
+    let mut child = Command::new(client)
+        .arg("--tls")
+        .arg("--ca")
+        .arg(ca)
+        .args(["--server-name", SERVER_NAME])
+        .arg(format!("{SERVER_ADDR}:{TLS_PORT}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", client.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(format!("{SECRET}\n").as_bytes())
+            .map_err(|e| format!("cannot send the line to upcase-client: {e}"))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("upcase-client: {e}"))?;
+    let reply = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || reply.trim_end() != SECRET.to_uppercase() {
+        return Err(format!(
+            "upcase-client --tls got {reply:?}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// One line over plain TCP from the client's host; the reply read whole.
 fn plain_round_trip() -> Result<(), String> {
-    let address = format!("{SERVER_ADDR}:7878");
+    let address = format!("{SERVER_ADDR}:{PLAIN_PORT}");
     let mut stream =
         TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
     stream
@@ -83,6 +178,7 @@ fn plain_round_trip() -> Result<(), String> {
 fn capture_one(
     names: &Namespaces,
     transport: &'static str,
+    port: u16,
     file: &Path,
     round_trip: impl FnOnce() -> Result<(), String> + Send + 'static,
 ) -> Result<Capture, String> {
@@ -96,7 +192,7 @@ fn capture_one(
         .args(["-i", &link, "-n", "--immediate-mode", "-U", "--print", "-l"])
         .args(["-Z", "root", "-w"])
         .arg(file)
-        .args(["tcp", "port", "7878"])
+        .args(["tcp", "port", &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -134,7 +230,7 @@ fn capture_one(
                 break;
             };
             if line.contains("Flags [F") {
-                if line.contains(&format!("{SERVER_ADDR}.7878 >")) {
+                if line.contains(&format!("{SERVER_ADDR}.{port} >")) {
                     from_server = true;
                 } else {
                     from_client = true;
@@ -165,9 +261,14 @@ fn capture_one(
 /// packet as it crossed the link).
 fn look_for_the_line(transport: &'static str, file: &Path, captured: &[u8]) -> Capture {
     let found_at = memchr::memmem::find(captured, SECRET.as_bytes());
-    // When absent, show what was there instead: past pcap's own header
-    // (24 bytes), the record header (16), and Ethernet, IP and TCP (~66).
-    let start = found_at.unwrap_or(24 + 16 + 66).min(captured.len());
+    // When absent, show what was there instead: the first TLS record of
+    // application data (type 23, version 3.3), or else the bytes past
+    // pcap's own header (24), the record header (16) and Ethernet, IP and
+    // TCP (~66).
+    let start = found_at
+        .or_else(|| memchr::memmem::find(captured, &[0x17, 0x03, 0x03]))
+        .unwrap_or(24 + 16 + 66)
+        .min(captured.len());
     let end = (start + 32).min(captured.len());
     Capture {
         transport,

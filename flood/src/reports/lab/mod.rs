@@ -23,8 +23,8 @@
 //! namespaces, whose names carry this process's id (two runs never
 //! collide). They are removed when the lab ends — normally, on an error,
 //! or on Ctrl-C — and a later run removes any left by a run that crashed
-//! (its process is gone). Needs root, `ip` (iproute2), `nft` (nftables)
-//! and `tcpdump`.
+//! (its process is gone). Needs root, `ip` (iproute2), `nft` (nftables),
+//! `tcpdump` and `openssl`.
 //!
 //! Its parts: `net` builds the hosts (namespaces, veth, nftables) and reads
 //! their kernels' counters; `loss` runs the server in one namespace and the
@@ -74,6 +74,7 @@ pub fn check_requirements() -> Result<(), String> {
         ("ip", "iproute2"),
         ("nft", "nftables"),
         ("tcpdump", "tcpdump"),
+        ("openssl", "openssl"),
     ] {
         let found = Command::new(tool)
             .arg("-V")
@@ -144,8 +145,14 @@ fn lessons(
     let rows = loss::measure(names, options)?;
     names.set_loss(0)?;
     let seen = {
-        let _server = loss::LabServer::start(names, &options.server, &[])?;
-        eavesdrop::capture(names, &options.out)?
+        let tls = eavesdrop::tls_flags(&options.out);
+        let flags: Vec<&str> = match &tls {
+            Ok(flags) => flags.iter().map(String::as_str).collect(),
+            Err(_) => Vec::new(),
+        };
+        let _server = loss::LabServer::start(names, &options.server, &flags)?;
+        let client = options.server.with_file_name("upcase-client");
+        eavesdrop::capture(names, &options.out, tls.map(|_| ()), &client)?
     };
     let reflections = reflection::measure(names, &options.server)?;
     Ok((rows, seen, reflections))
