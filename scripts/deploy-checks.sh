@@ -6,7 +6,9 @@
 #   upcase.socket      the server started by
 #                      `systemd-socket-activate` with the sockets the unit
 #                      passes (IPv4 and IPv6 stream sockets and a datagram
-#                      socket): all three answer
+#                      socket): all three answer; then a restart of the
+#                      server on the held socket under a --reconnect
+#                      flood: nothing refused or lost
 #   nginx-udp.conf     included at the top level of Debian's own nginx.conf,
 #                      nginx in front of three instances in a namespace:
 #                      balanced and 0 lost; then one instance stopped mid-run,
@@ -112,6 +114,45 @@ kill -TERM "$activated"
 wait_until 15 not_running "$activated" || fail "the socket-activated server did not stop"
 grep -q "shutdown complete" "$work/activated.log" || fail "no clean shutdown: $(cat "$work/activated.log")"
 pass "all three inherited sockets served, clean shutdown"
+
+echo "== systemd-socket-activate: a restart on the held socket refuses nobody (fixed-pool)"
+# systemd-socket-activate holds the listener and starts a small restarter
+# on the first connection, which runs the server twice on the same fds (as
+# systemd's Restart= does: LISTEN_PID names each server). A flood with
+# --reconnect runs across the restart: nothing refused, lost or wrong.
+cat >"$work/restarter.sh" <<'SH'
+#!/usr/bin/env bash
+bin=$1 dir=$2
+for generation in 1 2; do
+    ( export LISTEN_PID=$BASHPID; exec "$bin/upcase-server" --model fixed-pool --workers 4 ) \
+        >"$dir/gen$generation.out" 2>"$dir/gen$generation.log" &
+    echo $! >"$dir/gen$generation.pid"
+    wait $!
+done
+SH
+port=17979
+spawn "$work/restarter.pid" systemd-socket-activate -l "127.0.0.1:$port" \
+    bash "$work/restarter.sh" "$bin" "$work" >"$work/restarter.log" 2>&1
+pid_of "$work/restarter.pid"
+restarter=$last_pid
+wait_until 10 tcp_listening "$port" || fail "systemd-socket-activate did not listen"
+inns "$bin/upcase-flood" --tcp "127.0.0.1:$port" --clients 4 --duration 6 --reconnect --json \
+    >"$work/restart-flood.json" 2>"$work/restart-flood.err" &
+flood=$!
+wait_until 10 grep -qs '^tcp listening' "$work/gen1.out" || fail "the first server did not start: $(cat "$work/gen1.log")"
+sleep 2   # the flood is under way (a fixed point in its 6 s, not a readiness wait)
+kill -TERM "$(cat "$work/gen1.pid")"
+wait_until 10 grep -qs '^tcp listening' "$work/gen2.out" || fail "the second server did not start: $(cat "$work/gen2.log" 2>/dev/null)"
+flood_status=0
+wait "$flood" || flood_status=$?
+read -r sent ok lost wrong errors resent <<<"$(json_field "$work/restart-flood.json" lines_sent replies_ok lost mismatches errors resent)"
+echo "  flood across the restart: $sent sent, $ok answered right, $lost lost, $wrong wrong, $errors errors, $resent resent"
+grep -q "shutdown complete" "$work/gen1.log" || fail "the first server did not shut down cleanly: $(cat "$work/gen1.log")"
+[ "$flood_status" = 0 ] && [ "$lost" = 0 ] && [ "$wrong" = 0 ] && [ "$errors" = 0 ] \
+    || { cat "$work/restart-flood.err" >&2; fail "the restart refused, lost or broke something"; }
+kill -TERM "$(cat "$work/gen2.pid")"
+wait_until 15 not_running "$restarter" || fail "the restarter did not end"
+pass "a restart on the socket systemd-socket-activate holds: 0 lost, 0 errors, $resent lines resent"
 
 echo "== nginx: deploy/nginx-udp.conf at the top level of Debian's nginx.conf, 3 instances behind it"
 # As docs/operations.md installs it: an include at nginx.conf's top level
