@@ -39,18 +39,24 @@ impl Drop for Certificate {
 }
 
 fn tls_server(certificate: &Certificate) -> (ServerProcess, String) {
+    tls_server_with(certificate, &[])
+}
+
+fn tls_server_with(certificate: &Certificate, extra: &[&str]) -> (ServerProcess, String) {
     let (cert, key) = (
         certificate.path("server.crt"),
         certificate.path("server.key"),
     );
-    let server = start_server(&[
+    let mut args = vec![
         "--tls",
         "127.0.0.1:0",
         "--tls-cert",
         &cert,
         "--tls-key",
         &key,
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let server = start_server(&args);
     let tls = server
         .tls
         .expect("the server announced its tls address")
@@ -113,4 +119,32 @@ fn an_untrusted_certificate_fails_the_run_at_the_handshake() {
             "{mode:?}: {text}"
         );
     }
+}
+
+#[test]
+fn ping_pong_handshakes_do_not_wait_on_each_other() {
+    // The iterative model serves one connection at a time: a group of
+    // evented clients whose second handshake blocked the first client's
+    // lines would wait on each other until the reply timeout.
+    let certificate = Certificate::new("iterative");
+    let (_server, tls) = tls_server_with(&certificate, &["--model", "iterative"]);
+    let ca = certificate.path("server.crt");
+    let output = flood(&[
+        "--tcp",
+        &tls,
+        "--tls",
+        "--ca",
+        &ca,
+        "--clients",
+        "4",
+        "--lines",
+        "200",
+        "--json",
+        "--timeout",
+        "8",
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    let report: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(report["replies_ok"], 800, "{text}");
 }

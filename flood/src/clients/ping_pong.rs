@@ -12,7 +12,8 @@
 //!
 //! With `--tls` each client's rustls session is driven by the same
 //! readiness: records are read when the socket is readable and written
-//! when it is writable, the handshake done (blocking) when it connects.
+//! when it is writable, the handshake included (so the first line's
+//! latency holds it).
 
 use crate::clients::tcp;
 use crate::payload::LineMaker;
@@ -24,8 +25,8 @@ use rustls::ClientConnection;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use upcase::client::link;
 
 /// How often the clients waiting for a reply are checked for time-outs.
 const TICK: Duration = Duration::from_millis(50);
@@ -119,13 +120,20 @@ impl Pinger {
             return;
         };
         if let Some(tls) = &run.options.tls {
-            match link::handshake(&stream, tls, REPLY_TIMEOUT) {
+            // The handshake is driven by readiness like the lines (a
+            // blocking one here would stall the group's other clients
+            // behind a server that serves one connection at a time); the
+            // first line waits in the session until it is done.
+            match ClientConnection::new(Arc::clone(&tls.config), tls.server_name.clone()) {
                 Ok(mut session) => {
                     // One line at a time: the session may buffer all of it.
                     session.set_buffer_limit(None);
                     self.tls = Some(session);
                 }
-                Err(error) => return self.tally.error(describe(self.id, "TLS handshake", &error)),
+                Err(error) => {
+                    let error = io::Error::other(error);
+                    return self.tally.error(describe(self.id, "TLS", &error));
+                }
             }
         }
         let registered = stream.set_nonblocking(true).and_then(|()| {
