@@ -6,7 +6,9 @@
 #    server, and the kernel's floor (floor-epoll: one thread, raw epoll,
 #    each ready socket read once and answered at once). Ping-pong with 1,
 #    16 and 128 clients, pipelined bulk (ASCII and Unicode), connect churn,
-#    UDP ping-pong and flood, idle connections. `upcase-flood bench` starts
+#    UDP ping-pong and flood, idle connections; and TLS rows (ping-pong,
+#    bulk, churn = the handshake) against the servers that speak --tls
+#    (upcase's models, tokio-upcase's tokio-rustls listener). `upcase-flood bench` starts
 #    every server, runs every workload with the flood (which checks every
 #    reply), and the bulk rows also with the simplest verifying bulk client
 #    (peers/src/bin/bulk-client.rs), to show that the flood measures the
