@@ -43,7 +43,13 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
     let mut buf = [0u8; 64];
     let mut empty = 0;
     for _ in 0..3 {
-        socket.send(b"probe").map_err(fail)?;
+        match socket.send(b"probe") {
+            // A local packet filter dropped it (nftables answers a drop in
+            // the output hook with EPERM): a lost probe, as a network's.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => continue,
+            Err(e) => return Err(fail(e)),
+            Ok(_) => {}
+        }
         match socket.recv(&mut buf) {
             // No answer: a proxy's word that its server is down.
             Ok(0) => empty += 1,

@@ -94,8 +94,16 @@ fn reflect(names: &Namespaces) -> Result<(u64, u64, u64), String> {
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let victim = in_namespace(&names.victim, move || {
         let address = SocketAddr::from((parse(VICTIM_ADDR)?, VICTIM_PORT));
-        let socket =
-            UdpSocket::bind(address).map_err(|e| format!("victim: cannot bind {address}: {e}"))?;
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, None)
+            .map_err(|e| format!("victim: cannot open a socket: {e}"))?;
+        // Room for a burst while this thread waits for a CPU, so that what
+        // is counted is what the server sent, not what the victim kept up
+        // with (best effort: the kernel caps it at rmem_max).
+        let _ = socket.set_recv_buffer_size(16 << 20);
+        socket
+            .bind(&address.into())
+            .map_err(|e| format!("victim: cannot bind {address}: {e}"))?;
+        let socket = UdpSocket::from(socket);
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
             .map_err(|e| format!("victim: {e}"))?;
