@@ -272,6 +272,32 @@ fn every_inherited_stream_socket_is_served() {
 }
 
 #[test]
+fn stream_sockets_only_say_that_udp_is_off() {
+    // A `.socket` unit with ListenStream= alone: the server serves TCP and
+    // says, on stderr, that UDP is off and why, instead of dropping it silently.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut server = activated_command(listener.as_raw_fd(), &[])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(line.starts_with("tcp listening on"), "{line}");
+    send_signal(server.id(), libc::SIGTERM);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(!rest.contains("udp listening"), "{rest}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(server.wait().unwrap().success());
+    assert!(
+        stderr.contains("LISTEN_FDS holds no datagram socket: UDP is off"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn socket_activation_restarts_without_refusing_a_connection() {
     // What systemd does: it owns the bound socket across restarts.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -387,6 +387,12 @@ fn open_sockets(args: &Args) -> Result<(Vec<TcpListener>, Option<UdpSocket>), St
                 "LISTEN_FDS: {unused} is not served (every TCP listener and one UDP socket are)"
             );
         }
+        if inherited.udp.is_none() && !args.no_udp {
+            log::warn!(
+                "LISTEN_FDS holds no datagram socket: UDP is off \
+                 (add ListenDatagram= to the .socket unit, or pass --no-udp to say so)"
+            );
+        }
         let udp = if args.no_udp { None } else { inherited.udp };
         return Ok((inherited.tcp, udp));
     }

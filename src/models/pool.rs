@@ -180,12 +180,17 @@ impl Roster {
     /// worker sleeps, to take the job just queued (a worker that is awake
     /// looks at the channel after its turn).
     fn wake_one(&self) {
+        self.wake_one_but(None);
+    }
+
+    /// [`Roster::wake_one`], never waking `but` (the worker asking).
+    fn wake_one_but(&self, but: Option<usize>) {
         // Pairs with the fence in `going_to_sleep`: either the worker sees
         // the job before it sleeps, or this sees the worker asleep.
         fence(Ordering::SeqCst);
         let sleeper = self
             .balance
-            .least_busy(|id| self.asleep[id].load(Ordering::SeqCst));
+            .least_busy(|id| Some(id) != but && self.asleep[id].load(Ordering::SeqCst));
         if let Some(id) = sleeper {
             self.asleep[id].store(false, Ordering::SeqCst);
             self.balance.wake(id);
@@ -209,7 +214,17 @@ impl Elsewhere for QueuedJobs<'_> {
     fn going_to_sleep(&self) -> bool {
         self.roster.asleep[self.id].store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        self.pending()
+        if self.pending() {
+            return true;
+        }
+        if !self.jobs.is_empty() {
+            // Jobs wait that the balance keeps this worker from taking: the
+            // acceptor woke someone when it queued them, but that one may
+            // have taken its share and gone back to sleep. Pass them on, or
+            // they wait for a timer tick.
+            self.roster.wake_one_but(Some(self.id));
+        }
+        false
     }
 
     fn awake(&self) {

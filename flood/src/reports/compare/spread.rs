@@ -1,8 +1,12 @@
 //! A measured value as the report states it: the median of repeated runs,
 //! with the lowest and highest run beside it. A comparison is called only
-//! when the spreads do not overlap, so that two runs of the report on the
+//! when the spreads do not overlap and the medians differ by 10 % or more, so that two runs of the report on the
 //! same machine cannot rank the same pair both ways unless one run's
 //! spreads already miss the other's.
+
+/// The smallest ratio of medians a sentence ranks (10 %); below it two
+/// results are level whatever their ranges.
+pub const MEANINGFUL: f64 = 1.1;
 
 /// The median of some runs, with their range.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,10 +50,14 @@ impl Spread {
         Spread { median, min, max }
     }
 
-    /// Whether this is higher than `other` beyond both spreads: this
-    /// value's lowest run is above the other's highest.
+    /// Whether this is higher than `other` beyond both spreads and by
+    /// enough to teach: this value's lowest run is above the other's
+    /// highest, and its median at least [`MEANINGFUL`] times the other's.
+    /// Short runs on a shared machine can keep their ranges apart by a few
+    /// per cent one run and not the next; a sentence calling "1.0×" a win
+    /// would then flip between two runs of the same report.
     pub fn above(&self, other: &Spread) -> bool {
-        self.min > other.max
+        self.min > other.max && self.median >= MEANINGFUL * other.median
     }
 
     /// Whether neither is above the other beyond the spreads.
@@ -97,6 +105,9 @@ mod tests {
         let a = Spread::new(10.0, 9.0, 11.0);
         assert!(a.above(&Spread::new(8.0, 7.0, 8.9)));
         assert!(a.level_with(&Spread::new(8.0, 7.0, 9.5)));
+        // Apart, but by 5 %: not a ranking.
+        let close = Spread::new(10.5, 10.4, 10.6);
+        assert!(close.level_with(&Spread::new(10.0, 9.9, 10.1)));
     }
 
     #[test]

@@ -48,41 +48,46 @@ pub(super) struct ModelSketch {
 }
 
 /// Each model of [`upcase::config::Model::ALL`], with its diagram (the
-/// README's). A model added to the server without a sketch here is still
-/// measured and listed, with its name only.
+/// README's). The match is exhaustive, so a model added to the server
+/// cannot reach the page without its own sketch.
 pub(super) fn sketches() -> Vec<ModelSketch> {
-    upcase::config::Model::ALL
+    use upcase::config::Model;
+    Model::ALL
         .iter()
-        .map(|model| {
-            let name = model.name();
-            let (summary, diagram) = match name {
-                "pool" => (
-                    "a fixed set of worker threads, each with a readiness poller: a connection \
-                     is served only while it has input; an idle one is parked on the poller, \
-                     holding no thread.",
-                    "listening socket ─▶ worker 1: accept → poller { A, C, E … } → serve the ready one\n\
-                     \x20                └▶ worker 2: accept → poller { B, D, F … } → serve the ready one",
+        .map(|&model| {
+            let (summary, diagram) = match model {
+                Model::Pool => (
+                    "the design card's server: the Rust Book's acceptor, channel and thread \
+                     pool, but a worker serves a connection only while it has input and parks \
+                     an idle one on its own readiness poller, so an idle client holds no thread.",
+                    "acceptor ──channel──▶ worker 1: poller { A, C, E … } → serve whichever is ready\n\
+                     \x20                  └▶ worker 2: poller { B, D, F … } → serve whichever is ready",
                 ),
-                "fixed-pool" => (
+                Model::EventLoops => (
+                    "nginx's shape: no acceptor and no channel; every worker's event loop \
+                     accepts for itself and serves the connections it accepted on its own poller.",
+                    "listening socket ─▶ event loop 1: accept → poller { A, C, E … } → serve whichever is ready\n\
+                     \x20                └▶ event loop 2: accept → poller { B, D, F … } → serve whichever is ready",
+                ),
+                Model::FixedPool => (
                     "the Rust Book's thread pool exactly: a connection holds one worker for its \
                      whole life, so with 2 workers a third client waits.",
                     "acceptor ──channel──▶ [worker 1: client A ……………………]\n\
                      \x20                     [worker 2: client B ……………………]\n\
                      \x20         client C waits in the channel, then in the backlog",
                 ),
-                "thread-per-connection" => (
+                Model::ThreadPerConnection => (
                     "one operating-system thread per client.",
                     "acceptor ─spawn─▶ [thread: A]   ─spawn─▶ [thread: B]   ─spawn─▶ [thread: C] …",
                 ),
-                "iterative" => (
+                Model::Iterative => (
                     "one thread serves one client at a time, the lecture's first server.",
                     "accept A ─ serve A ……… A leaves ─ accept B ─ serve B ………\n\
                      \x20          (B and C wait in the kernel's listen backlog)",
                 ),
-                _ => ("", ""),
             };
             ModelSketch {
-                name,
+                name: model.name(),
                 summary,
                 diagram,
             }
@@ -102,8 +107,8 @@ pub(super) fn preface(plan: &Plan, quick: bool) -> Vec<String> {
         format!(
             "Each number is the **median of {} runs** of {:.1} s, with the lowest and highest \
              run in parentheses (on the charts: the bar through each point). A sentence ranks \
-             two results only when their ranges do not overlap; otherwise it says they are \
-             level within noise.",
+             two results only when their ranges do not overlap and they differ by 10 % or \
+             more; otherwise it says they are level within noise.",
             plan.reps,
             plan.timed.as_secs_f64()
         ),

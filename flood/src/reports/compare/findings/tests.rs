@@ -4,6 +4,7 @@
 
 use super::ping::finding;
 use super::sections::{carriers_section, flood};
+use super::sketches;
 use crate::reports::compare::measure::{Carrier, Flooded, Ping};
 use crate::reports::compare::spread::Spread;
 use crate::run::Transport;
@@ -172,4 +173,25 @@ fn carriers_rank_only_beyond_the_spread() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn every_model_is_introduced_by_its_own_shape() {
+    let sketches = sketches();
+    assert_eq!(sketches.len(), upcase::config::Model::ALL.len());
+    for sketch in &sketches {
+        assert!(!sketch.summary.is_empty(), "{} has no summary", sketch.name);
+        assert!(!sketch.diagram.is_empty(), "{} has no diagram", sketch.name);
+    }
+    let diagram_of = |name: &str| {
+        sketches
+            .iter()
+            .find(|sketch| sketch.name == name)
+            .map(|sketch| sketch.diagram)
+            .unwrap()
+    };
+    // The design card's pool is fed by an acceptor over a channel; nginx's
+    // event loops accept for themselves.
+    assert!(diagram_of("pool").starts_with("acceptor ──channel──▶"));
+    assert!(diagram_of("event-loops").starts_with("listening socket"));
 }
