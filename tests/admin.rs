@@ -228,6 +228,15 @@ fn closed_within(stream: &mut TcpStream, wait: Duration) -> bool {
 fn slowloris_connections_are_closed_and_hold_no_thread() {
     let server = Server::start(&["--admin", "127.0.0.1:0", "--workers", "1"]);
     let admin = server.admin.unwrap();
+    // The listening lines come before the threads that serve them start:
+    // count only once a line and a datagram have been answered, so that the
+    // acceptor, the worker and the UDP thread are running.
+    round_trip(&mut server.connect(), b"ready\n", b"READY\n");
+    let udp = udp_client_of(server.udp.unwrap(), PATIENCE);
+    udp.send(b"ready").unwrap();
+    let mut reply = [0; 16];
+    let got = udp.recv(&mut reply).unwrap();
+    assert_eq!(&reply[..got], b"READY");
     let before = scrape(admin);
     let threads = value(&before, "upcase_threads");
     // 100 connections that start a request and send a header byte every
