@@ -5,6 +5,7 @@
 //! binaries take. Its own package: clap_mangen and clap_complete stay out
 //! of the server's dependency tree.
 
+use anyhow::Context as _;
 use clap::CommandFactory;
 use clap_complete::Shell;
 use std::path::{Path, PathBuf};
@@ -18,15 +19,15 @@ fn main() -> ExitCode {
     };
     match generate(&PathBuf::from(out)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("upcase-gen-docs: {message}");
+        Err(error) => {
+            eprintln!("upcase-gen-docs: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
 /// Each program's man page and its completion for every shell packaged.
-fn generate(out: &Path) -> Result<(), String> {
+fn generate(out: &Path) -> anyhow::Result<()> {
     let programs = [
         upcase::cli::server::Args::command(),
         upcase::cli::client::Args::command(),
@@ -44,7 +45,7 @@ fn generate(out: &Path) -> Result<(), String> {
             create_dir(&dir)?;
             let mut command = command.clone();
             clap_complete::generate_to(shell, &mut command, &name, &dir)
-                .map_err(|e| format!("cannot write the {shell} completion of {name}: {e}"))?;
+                .with_context(|| format!("cannot write the {shell} completion of {name}"))?;
         }
     }
     Ok(())
@@ -53,7 +54,7 @@ fn generate(out: &Path) -> Result<(), String> {
 /// `NAME.1` (and one page per subcommand, `upcase-flood-compare.1`...).
 /// clap_mangen leaves out each flag's environment variable, which `--help`
 /// shows: it is added to the flag's text here.
-fn write_man_page(command: &clap::Command, dir: &Path) -> Result<(), String> {
+fn write_man_page(command: &clap::Command, dir: &Path) -> anyhow::Result<()> {
     create_dir(dir)?;
     let with_env = command.clone().mut_args(|arg| match arg.get_env() {
         Some(env) => {
@@ -64,9 +65,9 @@ fn write_man_page(command: &clap::Command, dir: &Path) -> Result<(), String> {
         None => arg,
     });
     clap_mangen::generate_to(with_env, dir)
-        .map_err(|e| format!("cannot write the man page of {}: {e}", command.get_name()))
+        .with_context(|| format!("cannot write the man page of {}", command.get_name()))
 }
 
-fn create_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }

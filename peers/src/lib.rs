@@ -11,6 +11,20 @@
 
 #![deny(rustdoc::broken_intra_doc_links)]
 
+use std::process::ExitCode;
+
+/// A program's end: success, or its error and the causes on one line of
+/// stderr (`PROGRAM: what: why`) and exit status 1.
+pub fn finish(program: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{program}: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Appends the uppercase of `input` to `out`: `str::to_uppercase` on each
 /// valid UTF-8 run, other bytes copied.
 pub fn upcase_into(input: &[u8], out: &mut Vec<u8>) {

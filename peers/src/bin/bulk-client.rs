@@ -15,6 +15,7 @@
 //! line: `{"mb_per_sec":…,"bytes":…,"mismatched_reads":…}`. Exits 1 on any
 //! wrong byte, short reply or I/O error.
 
+use anyhow::{anyhow, bail, Context as _};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::ExitCode;
@@ -41,13 +42,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    match run(&addr, Duration::from_secs_f64(secs), line_bytes) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("bulk-client: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    upcase_peers::finish(
+        "bulk-client",
+        run(&addr, Duration::from_secs_f64(secs), line_bytes),
+    )
 }
 
 /// 64 KiB of `line_bytes`-byte lines of lowercase ASCII.
@@ -63,22 +61,21 @@ fn block_of_lines(line_bytes: usize) -> Vec<u8> {
     block
 }
 
-fn run(addr: &str, duration: Duration, line_bytes: usize) -> Result<(), String> {
+fn run(addr: &str, duration: Duration, line_bytes: usize) -> anyhow::Result<()> {
     let block = block_of_lines(line_bytes);
     let expected = block.to_ascii_uppercase();
-    let stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    let stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let started = Instant::now();
     let (received, mismatched) = std::thread::scope(|scope| {
-        let writer = scope.spawn(|| -> Result<u64, String> {
+        let writer = scope.spawn(|| -> anyhow::Result<u64> {
             let mut sent = 0u64;
             let mut out = &stream;
             while started.elapsed() < duration {
-                out.write_all(&block).map_err(|e| format!("write: {e}"))?;
+                out.write_all(&block).context("write")?;
                 sent += block.len() as u64;
             }
-            out.shutdown(Shutdown::Write)
-                .map_err(|e| format!("shutdown: {e}"))?;
+            out.shutdown(Shutdown::Write).context("shutdown")?;
             Ok(sent)
         });
         let mut buffer = vec![0u8; 256 * 1024];
@@ -100,17 +97,17 @@ fn run(addr: &str, duration: Duration, line_bytes: usize) -> Result<(), String> 
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => break Some(format!("read: {e}")),
+                Err(e) => break Some(anyhow::Error::from(e).context("read")),
             }
         };
         let sent = writer
             .join()
-            .map_err(|_| "the writer panicked".to_string())??;
+            .map_err(|_| anyhow!("the writer panicked"))??;
         if let Some(error) = read_error {
             return Err(error);
         }
         if received != sent {
-            return Err(format!("sent {sent} bytes, {received} came back"));
+            bail!("sent {sent} bytes, {received} came back");
         }
         Ok((received, mismatched))
     })?;
@@ -120,7 +117,7 @@ fn run(addr: &str, duration: Duration, line_bytes: usize) -> Result<(), String> 
         received as f64 / 1e6 / seconds
     );
     if mismatched > 0 {
-        return Err(format!("{mismatched} reads held wrong bytes"));
+        bail!("{mismatched} reads held wrong bytes");
     }
     Ok(())
 }

@@ -23,13 +23,7 @@ const LISTENER: u64 = u64::MAX;
 const UDP: u64 = u64::MAX - 1;
 
 fn main() -> ExitCode {
-    match serve() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("floor-epoll: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    upcase_peers::finish("floor-epoll", serve().map_err(anyhow::Error::from))
 }
 
 fn serve() -> io::Result<()> {

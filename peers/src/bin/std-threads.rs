@@ -1,8 +1,10 @@
 //! The plain std peer: one OS thread per connection, blocking I/O, a
 //! `BufReader` and `write_all` per line batch; UDP on one thread.
 
+use anyhow::Context as _;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
 use std::thread;
 
 fn serve(stream: TcpStream) -> std::io::Result<()> {
@@ -23,10 +25,14 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
     }
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> ExitCode {
+    upcase_peers::finish("std-threads", run())
+}
+
+fn run() -> anyhow::Result<()> {
     let (tcp, udp) = upcase_peers::addresses();
-    let listener = TcpListener::bind(&tcp)?;
-    let socket = UdpSocket::bind(&udp)?;
+    let listener = TcpListener::bind(&tcp).with_context(|| format!("cannot bind {tcp} (tcp)"))?;
+    let socket = UdpSocket::bind(&udp).with_context(|| format!("cannot bind {udp} (udp)"))?;
     println!("tcp listening on {}", listener.local_addr()?);
     println!("udp listening on {}", socket.local_addr()?);
     thread::spawn(move || {

@@ -5,6 +5,8 @@
 //! session over tokio-rustls on a third listener: the yardstick for
 //! upcase's TLS.
 
+use anyhow::{bail, Context as _};
+use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -57,22 +59,22 @@ async fn serve_udp(socket: UdpSocket) {
 }
 
 /// The acceptor for `--tls-cert` and `--tls-key` (PEM).
-fn acceptor() -> Result<TlsAcceptor, String> {
+fn acceptor() -> anyhow::Result<TlsAcceptor> {
     let (Some(cert), Some(key)) = (
         upcase_peers::flag("tls-cert"),
         upcase_peers::flag("tls-key"),
     ) else {
-        return Err("--tls needs --tls-cert FILE and --tls-key FILE".into());
+        bail!("--tls needs --tls-cert FILE and --tls-key FILE");
     };
     let chain = CertificateDer::pem_file_iter(&cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read the certificate {cert}: {e}"))?;
-    let key = PrivateKeyDer::from_pem_file(&key)
-        .map_err(|e| format!("cannot read the key {key}: {e}"))?;
+        .with_context(|| format!("cannot read the certificate {cert}"))?;
+    let key =
+        PrivateKeyDer::from_pem_file(&key).with_context(|| format!("cannot read the key {key}"))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()
         .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
-        .map_err(|e| format!("TLS: {e}"))?;
+        .context("TLS")?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -87,20 +89,28 @@ async fn accept_tls(listener: TcpListener, acceptor: TlsAcceptor) -> std::io::Re
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> ExitCode {
+    upcase_peers::finish("tokio-upcase", run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let (tcp, udp) = upcase_peers::addresses();
     let tls = match upcase_peers::flag("tls") {
-        Some(addr) => match acceptor() {
-            Ok(acceptor) => Some((TcpListener::bind(&addr).await?, acceptor)),
-            Err(error) => {
-                eprintln!("tokio-upcase: {error}");
-                std::process::exit(1);
-            }
-        },
+        Some(addr) => {
+            let acceptor = acceptor()?;
+            let listener = TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot bind {addr} (tls)"))?;
+            Some((listener, acceptor))
+        }
         None => None,
     };
-    let listener = TcpListener::bind(&tcp).await?;
-    let socket = UdpSocket::bind(&udp).await?;
+    let listener = TcpListener::bind(&tcp)
+        .await
+        .with_context(|| format!("cannot bind {tcp} (tcp)"))?;
+    let socket = UdpSocket::bind(&udp)
+        .await
+        .with_context(|| format!("cannot bind {udp} (udp)"))?;
     println!("tcp listening on {}", listener.local_addr()?);
     println!("udp listening on {}", socket.local_addr()?);
     if let Some((tls_listener, acceptor)) = tls {
