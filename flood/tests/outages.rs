@@ -39,13 +39,18 @@ fn reconnect_against_a_server_that_always_resets_backs_off_and_counts_it() {
     // The line never answered is lost, and the run says why.
     assert_eq!(report["lost"], 1, "{report}");
     assert!(report["errors"].as_u64() >= Some(1), "{report}");
-    // Every connection but the probe was cut, and each is counted.
-    assert_eq!(report["connections_cut"], accepted - 1, "{report}");
     // Backed off (50 ms doubling to 1 s: about 8 tries in 4 s), not
     // thousands of resends a second.
     assert!(
         (3..=20).contains(&accepted),
         "{accepted} connections: {report}"
+    );
+    // Every connection but the probe was cut, and each is counted; the
+    // last may still have been waiting for its reset when time ran out.
+    let cut = report["connections_cut"].as_u64().unwrap_or(0) as usize;
+    assert!(
+        (accepted.saturating_sub(2)..=accepted - 1).contains(&cut),
+        "{cut} cut of {accepted} accepted: {report}"
     );
 }
 
