@@ -2,12 +2,12 @@
 //! and the shutdown trigger. One `Arc<Context>` is handed to each thread.
 
 use crate::activity::Activity;
+use crate::certificates::Certificates;
 use crate::config::ServerConfig;
 use crate::memory::MemoryBudget;
 use crate::registry::Registry;
 use crate::shutdown::ShutdownSignal;
 use crate::stats::Stats;
-use crate::tls::Certificates;
 use std::sync::{Arc, OnceLock};
 
 /// The server-wide state shared by the acceptor, the workers and UDP.

@@ -24,7 +24,7 @@
 //! | [`limits`] | the descriptor limit raised and checked at start-up |
 //! | [`memory`] | the budget for what the server holds on clients' behalf |
 //! | [`config`], [`context`], [`stats`], [`throttle`] | settings, shared state, totals, quiet logs |
-//! | [`tls`] | the TLS certificate and key, loaded and checked (the `--tls` listener is not built yet) |
+//! | [`certificates`] | the `--tls` certificate and key, loaded, checked and reloaded; whom the clients trust |
 //! | [`log_sink`] | logging that never blocks serving |
 //! | [`activity`], [`admin`] | what the server is doing now: the `--admin` page, `/metrics`, `/stats.json` |
 //! | [`process_stats`] | a process's memory, descriptors and threads (`/proc`) |
@@ -42,6 +42,7 @@
 pub mod activity;
 pub mod admin;
 pub mod busy_poll;
+pub mod certificates;
 pub mod cli;
 pub mod client;
 pub mod codec;
@@ -62,5 +63,4 @@ pub mod stats;
 pub mod tcp;
 pub mod thread_pool;
 pub mod throttle;
-pub mod tls;
 pub mod udp;

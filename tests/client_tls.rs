@@ -43,7 +43,7 @@ impl Certificate {
     }
 
     fn config(&self) -> Arc<rustls::ServerConfig> {
-        upcase::tls::server_config(&self.cert, &self.key).unwrap()
+        upcase::certificates::server_config(&self.cert, &self.key).unwrap()
     }
 }
 
@@ -300,8 +300,8 @@ fn the_ca_file_is_what_the_client_trusts() {
     let certificate = Certificate::new("emptyca");
     let empty = certificate.dir.join("empty.pem");
     fs::write(&empty, "").unwrap();
-    let error = upcase::tls::client_config(Some(&empty)).unwrap_err();
+    let error = upcase::certificates::client_config(Some(&empty)).unwrap_err();
     assert!(error.contains("empty.pem"), "{error}");
     assert!(CertificateDer::pem_file_iter(&certificate.cert).is_ok());
-    assert!(upcase::tls::client_config(Some(&certificate.cert)).is_ok());
+    assert!(upcase::certificates::client_config(Some(&certificate.cert)).is_ok());
 }

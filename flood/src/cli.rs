@@ -176,8 +176,8 @@ impl FloodArgs {
             return Ok(None);
         };
         Ok(Some(upcase::client::TlsClient {
-            config: upcase::tls::client_config(self.ca.as_deref())?,
-            server_name: upcase::tls::server_name(self.server_name.as_deref(), addr)?,
+            config: upcase::certificates::client_config(self.ca.as_deref())?,
+            server_name: upcase::certificates::server_name(self.server_name.as_deref(), addr)?,
         }))
     }
 

@@ -74,14 +74,14 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let tls = if args.tls {
-        let name = match crate::tls::server_name(args.server_name.as_deref(), &args.addr) {
+        let name = match crate::certificates::server_name(args.server_name.as_deref(), &args.addr) {
             Ok(name) => name,
             Err(error) => {
                 eprintln!("upcase-client: {error}");
                 return ExitCode::from(2);
             }
         };
-        match crate::tls::client_config(args.ca.as_deref()) {
+        match crate::certificates::client_config(args.ca.as_deref()) {
             Ok(config) => Some(TlsClient {
                 config,
                 server_name: name,

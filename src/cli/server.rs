@@ -3,6 +3,7 @@
 //! SIGHUP. All the serving is in the rest of the library.
 
 use crate::admin::{self, Access};
+use crate::certificates::Certificates;
 use crate::config::{Model, PerIpLimit, ServerConfig, UdpRateLimit};
 use crate::limits::DescriptorLimit;
 use crate::log_sink::{LogFlusher, LogFormat, LogSink, Now};
@@ -10,7 +11,6 @@ use crate::memory::MemoryLimit;
 use crate::net;
 use crate::shutdown::ShutdownSignal;
 use crate::tcp::{Listener, Serves};
-use crate::tls::Certificates;
 use clap::builder::{BoolishValueParser, RangedU64ValueParser};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -499,11 +499,11 @@ fn reload_on_signal(certificates: Option<Arc<Certificates>>) -> Result<(), Strin
                     Ok(not_after) => log::info!(
                         "SIGUSR1: re-read {}; new connections get the certificate valid until {}",
                         certificates.files(),
-                        crate::tls::utc_date(not_after)
+                        crate::certificates::utc_date(not_after)
                     ),
                     Err(error) => log::warn!(
                         "SIGUSR1: keeping the certificate in use (valid until {}): {error}",
-                        crate::tls::utc_date(certificates.not_after())
+                        crate::certificates::utc_date(certificates.not_after())
                     ),
                 },
             }

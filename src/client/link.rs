@@ -1,11 +1,11 @@
 //! One connection to the server, plain TCP or TLS, shared by the client's
 //! writer thread and its reply reader.
 //!
-//! The client reads and writes from two threads (`tcp.rs` says why), and a
-//! TLS session is one state machine for both directions, so both halves
-//! hold the same `rustls::ClientConnection` behind a mutex, taken only to
-//! encrypt or decrypt, never across a socket call: a writer blocked on a
-//! server that stopped reading cannot stall the reader. Only the writer
+//! The client reads and writes from two threads ([`stream`](super::stream)
+//! says why), and a TLS session is one state machine for both directions,
+//! so both halves hold the same `rustls::ClientConnection` behind a mutex,
+//! taken only to encrypt or decrypt, never across a socket call: a writer
+//! blocked on a server that stopped reading cannot stall the reader. Only the writer
 //! writes to the socket, so TLS records leave in the order they were made.
 //!
 //! The handshake is finished before either thread starts, so a certificate

@@ -2,7 +2,7 @@
 //!
 //! It never prints a wrong answer, and exits 0 only when every line got its
 //! whole reply:
-//! - [`tcp`]: stdin streamed to the connection while replies stream to
+//! - [`stream`]: stdin streamed to the connection while replies stream to
 //!   stdout (so piped input of any size never deadlocks), with a prompt
 //!   when stdin is a terminal, a `--timeout` for replies that are due, and
 //!   `--reconnect`, which resends exactly the lines left unanswered;
@@ -11,22 +11,22 @@
 //! - [`link`]: the connection under both threads, plain or TLS;
 //! - [`backoff`]: when to try to reconnect and when to give up (shared with
 //!   `upcase-flood --reconnect`);
-//! - [`udp`]: one datagram per line, retried a few times on silence (or an
+//! - [`datagram`]: one datagram per line, retried a few times on silence (or an
 //!   empty reply to a non-empty line).
 
 pub mod backoff;
+pub mod datagram;
 pub mod link;
 mod replies;
-pub mod tcp;
-pub mod udp;
+pub mod stream;
 
 use std::fmt;
 use std::io::{self, ErrorKind};
 
 pub use backoff::Backoff;
+pub use datagram::{run_udp, UDP_ATTEMPTS, UDP_RETRY_AFTER};
 pub use link::TlsClient;
-pub use tcp::{run_tcp, TcpOptions, DEFAULT_MAX_REPLY};
-pub use udp::{run_udp, UDP_ATTEMPTS, UDP_RETRY_AFTER};
+pub use stream::{run_tcp, TcpOptions, DEFAULT_MAX_REPLY};
 
 /// The prompt shown when stdin is a terminal.
 pub const PROMPT: &str = "> ";

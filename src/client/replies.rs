@@ -21,7 +21,7 @@
 //!   it never waits for stdin's end or for a writer blocked on the server.
 
 use super::link::{Link, TLS_FAILURE};
-use super::tcp::{connect, Shared, TcpOptions};
+use super::stream::{connect, Shared, TcpOptions};
 use super::{explain, Backoff, ClientError, PROMPT};
 use crate::codec::TOO_MANY_FROM_ADDRESS_REPLY;
 use crate::codec::{self, IDLE_TIMEOUT_REPLY, TOO_MANY_CONNECTIONS_REPLY};

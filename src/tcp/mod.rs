@@ -28,10 +28,10 @@ pub mod parked;
 pub mod session;
 pub mod tls;
 
+use crate::certificates::Certificates;
 use crate::context::Context;
 use crate::registry::Connection;
 use crate::throttle::LogThrottle;
-use crate::tls::Certificates;
 use session::Ending;
 use std::io;
 use std::net::{TcpListener, TcpStream};

@@ -6,16 +6,16 @@
 //! and with many clients those switches limit the load generator and put
 //! its own scheduler into the latency tail it reports (`docs/performance.md`,
 //! "Many clients"). A poller answers whichever connection has its reply,
-//! in one system call for all of them. (`--reconnect` keeps
-//! the simple thread-per-client loop in `tcp.rs`: it is about surviving a
-//! restart, not about speed.)
+//! in one system call for all of them. (`--reconnect` keeps the simple
+//! thread-per-client loop in [`super::blocking`]: it is about surviving
+//! a restart, not about speed.)
 //!
 //! With `--tls` each client's rustls session is driven by the same
 //! readiness: records are read when the socket is readable and written
 //! when it is writable, the handshake included (so the first line's
 //! latency holds it).
 
-use crate::clients::tcp;
+use crate::clients::connect;
 use crate::payload::LineMaker;
 use crate::run::{describe, RunState, REPLY_TIMEOUT};
 use crate::tally::Tally;
@@ -116,7 +116,7 @@ impl Pinger {
     /// Connects (blocking, bounded by the reply timeout; with `--tls` the
     /// handshake too) and registers the connection with `poll`.
     fn connect(&mut self, addr: SocketAddr, run: &RunState, poll: &Poll, token: Token) {
-        let Some(stream) = tcp::connect_socket(self.id, addr, &mut self.tally) else {
+        let Some(stream) = connect::connect_socket(self.id, addr, &mut self.tally) else {
             return;
         };
         if let Some(tls) = &run.options.tls {

@@ -15,7 +15,7 @@
 //! expected in order: a lost or repeated line shifts everything after it
 //! and is found.
 
-use crate::clients::tcp;
+use crate::clients::connect;
 use crate::payload::LineMaker;
 use crate::run::{describe, Options, RunState};
 use crate::tally::Tally;
@@ -46,7 +46,7 @@ struct Batch {
 /// this thread reads and checks the replies in order.
 pub fn pipelined(id: usize, addr: SocketAddr, run: &RunState) -> Tally {
     let mut tally = Tally::new();
-    let Some(stream) = tcp::connect(id, addr, run, &mut tally) else {
+    let Some(stream) = connect::connect(id, addr, run, &mut tally) else {
         return tally;
     };
     let sender = match stream.try_clone() {

@@ -302,8 +302,8 @@ impl Certificate {
             });
         let certificate = Certificate {
             client: upcase::client::TlsClient {
-                config: upcase::tls::client_config(Some(&dir.join("server.crt")))?,
-                server_name: upcase::tls::server_name(None, "127.0.0.1:0")?,
+                config: upcase::certificates::client_config(Some(&dir.join("server.crt")))?,
+                server_name: upcase::certificates::server_name(None, "127.0.0.1:0")?,
             },
             dir,
         };

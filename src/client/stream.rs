@@ -1,5 +1,5 @@
-//! The TCP client: three threads, so that nothing ever waits on the wrong
-//! thing.
+//! The stream session (TCP, plain or TLS): three threads, so that nothing
+//! ever waits on the wrong thing.
 //!
 //! ```text
 //! stdin ──(reader thread)──> channel ──(writer thread)──> socket

@@ -1,10 +1,12 @@
-//! TCP flood clients: ping-pong, pipelined, and connect-per-line, each
-//! over plain TCP or TLS (`--tls`): they speak through a
-//! [`Link`], the client's own connection type,
-//! whose TLS handshake is done when it connects.
+//! The thread-per-client TCP clients on blocking sockets: ping-pong with
+//! `--reconnect` (a client that outlives a server restart, resending the
+//! line left unanswered) and connect-per-line (connection set-up and
+//! tear-down measured with every line). Both are about surviving and
+//! churning, not speed; the fast ping-pong is [`super::ping_pong`].
 
+use super::connect::connect;
 use crate::payload::LineMaker;
-use crate::run::{describe, is_timeout, RunState, REPLY_TIMEOUT};
+use crate::run::{describe, is_timeout, RunState};
 use crate::tally::Tally;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -12,42 +14,6 @@ use std::thread;
 use std::time::Instant;
 use upcase::client::link::{self, Link};
 use upcase::client::Backoff;
-
-/// Checks that something answers on `addr` before the clients start.
-pub fn probe(addr: SocketAddr) -> Result<(), String> {
-    TcpStream::connect_timeout(&addr, REPLY_TIMEOUT)
-        .map(drop)
-        .map_err(|e| format!("cannot connect to {addr} (tcp): {e}"))
-}
-
-/// Connects client `id` with Nagle off (one line is one segment); a
-/// failure is recorded in `tally`. The socket alone: the TLS session, if
-/// any, is the caller's ([`connect`], or the evented clients' own).
-pub fn connect_socket(id: usize, addr: SocketAddr, tally: &mut Tally) -> Option<TcpStream> {
-    match TcpStream::connect_timeout(&addr, REPLY_TIMEOUT) {
-        Ok(stream) => {
-            let _ = stream.set_nodelay(true);
-            Some(stream)
-        }
-        Err(error) => {
-            tally.error(describe(id, "connect", &error));
-            None
-        }
-    }
-}
-
-/// Connects client `id` as [`connect_socket`] does, then with `--tls`
-/// finishes the handshake; a failure is recorded in `tally`.
-pub fn connect(id: usize, addr: SocketAddr, run: &RunState, tally: &mut Tally) -> Option<Link> {
-    let socket = connect_socket(id, addr, tally)?;
-    match Link::open(socket, run.options.tls.as_ref(), REPLY_TIMEOUT) {
-        Ok(link) => Some(link),
-        Err(error) => {
-            tally.error(describe(id, "TLS handshake", &error));
-            None
-        }
-    }
-}
 
 /// Reads one reply line, at most `limit` bytes. `Ok(false)`: the server
 /// closed the connection first.
