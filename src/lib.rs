@@ -31,9 +31,11 @@
 //! | [`client`] | `upcase-client`: the interactive and piped client |
 //!
 //! [`cli`] holds the programs' command lines: `upcase-server`'s flags,
-//! inherited or opened sockets and signals, `upcase-client`'s flags (the
-//! binaries in `src/bin/` only call them, so the man pages and shell
-//! completions are generated from the same definitions). The load generator and the
+//! inherited or opened sockets and signals, `upcase-client`'s flags, each
+//! step returning an error type that says what went wrong (the binaries in
+//! `src/bin/` call the steps in order and turn an error into one line and
+//! an exit status, so the man pages and shell completions are generated
+//! from the same definitions). The load generator and the
 //! teaching reports (`upcase-flood`) are the workspace crate `flood/`; the
 //! benchmark's peer servers are `peers/`.
 

@@ -176,8 +176,10 @@ impl FloodArgs {
             return Ok(None);
         };
         Ok(Some(upcase::client::TlsClient {
-            config: upcase::certificates::client_config(self.ca.as_deref())?,
-            server_name: upcase::certificates::server_name(self.server_name.as_deref(), addr)?,
+            config: upcase::certificates::client_config(self.ca.as_deref())
+                .map_err(|e| e.to_string())?,
+            server_name: upcase::certificates::server_name(self.server_name.as_deref(), addr)
+                .map_err(|e| e.to_string())?,
         }))
     }
 

@@ -25,8 +25,11 @@
 //! Everything is read at request time from counters the server keeps
 //! anyway, so serving metrics adds nothing to the hot path.
 
+mod access;
 pub mod http;
 pub mod metrics;
+
+pub use access::{check_exposure, is_loopback, Access, Exposed, TokenFileError};
 
 use crate::context::Context;
 use crate::poller::{Poller, WAKE};
@@ -37,13 +40,11 @@ use http::{HttpConnection, Request, Response, Turn};
 use mio::{Events, Interest, Token};
 use slab::Slab;
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -63,100 +64,6 @@ pub const EVICTABLE_AFTER: Duration = Duration::from_secs(1);
 pub const MAX_DESCRIPTORS: usize = MAX_CONNECTIONS + 3;
 
 const LISTENER: Token = Token(usize::MAX - 1);
-
-/// Who may read the endpoint.
-#[derive(Clone, Default)]
-pub struct Access {
-    token: Option<Vec<u8>>,
-}
-
-/// Never prints the token.
-impl std::fmt::Debug for Access {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let token = if self.token.is_some() {
-            "Some(..)"
-        } else {
-            "None"
-        };
-        f.debug_struct("Access").field("token", &token).finish()
-    }
-}
-
-impl Access {
-    /// Anyone who can connect (for loopback addresses).
-    pub fn open() -> Access {
-        Access { token: None }
-    }
-
-    /// Callers that send `Authorization: Bearer TOKEN`.
-    pub fn bearer(token: impl Into<Vec<u8>>) -> Access {
-        Access {
-            token: Some(token.into()),
-        }
-    }
-
-    /// The token in `path` (surrounding whitespace, such as the final
-    /// newline, is not part of it).
-    pub fn from_token_file(path: &Path) -> Result<Access, String> {
-        let text = std::fs::read(path)
-            .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?;
-        let token = text.trim_ascii();
-        if token.is_empty() {
-            return Err(format!("the admin token file {} is empty", path.display()));
-        }
-        if token.iter().any(|&b| !b.is_ascii_graphic()) {
-            return Err(format!(
-                "the admin token in {} has spaces or control characters (a bearer token is one word)",
-                path.display()
-            ));
-        }
-        Ok(Access::bearer(token))
-    }
-
-    /// Whether a token is required.
-    pub fn needs_token(&self) -> bool {
-        self.token.is_some()
-    }
-
-    /// Whether a request with this `Authorization` header may pass. The
-    /// token is compared in constant time, so the time an answer takes does
-    /// not tell a caller how much of a guess was right.
-    fn allows(&self, authorization: Option<&[u8]>) -> bool {
-        let Some(token) = &self.token else {
-            return true;
-        };
-        let Some(value) = authorization else {
-            return false;
-        };
-        let Some((scheme, credentials)) = value.split_at_checked(7) else {
-            return false;
-        };
-        scheme.eq_ignore_ascii_case(b"bearer ") && bool::from(credentials.ct_eq(token))
-    }
-}
-
-/// Whether only this machine can reach `ip`: all of 127.0.0.0/8, `::1`,
-/// and IPv4-mapped loopback.
-pub fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
-/// The start-up rule: the endpoint may listen beyond loopback only with a
-/// token. Checked before binding.
-pub fn check_exposure(address: SocketAddr, access: &Access) -> Result<(), String> {
-    if is_loopback(address.ip()) || access.needs_token() {
-        return Ok(());
-    }
-    Err(format!(
-        "--admin {address} is reachable from other machines: give --admin-token-file FILE \
-         (callers then send Authorization: Bearer TOKEN), or listen on loopback"
-    ))
-}
 
 /// The running endpoint. Serves until [`Admin::stop`] (or drop).
 pub struct Admin {
@@ -412,81 +319,5 @@ fn route(request: &Request, ctx: &Context, access: &Access) -> Response {
         "/stats.json" => Response::new(200, "application/json", metrics::json(ctx)),
         "/" | "/index.html" => Response::new(200, "text/html; charset=utf-8", PAGE),
         _ => Response::text(404, "not found\n"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_is_all_of_127_8_and_1() {
-        for ip in [
-            "127.0.0.1",
-            "127.0.0.2",
-            "127.255.255.254",
-            "::1",
-            "::ffff:127.0.0.9",
-        ] {
-            assert!(is_loopback(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in [
-            "0.0.0.0",
-            "::",
-            "10.200.0.1",
-            "192.168.1.1",
-            "::ffff:10.0.0.1",
-            "fe80::1",
-        ] {
-            assert!(!is_loopback(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    #[test]
-    fn exposure_needs_a_token_beyond_loopback() {
-        let open = Access::open();
-        assert!(check_exposure("127.0.0.2:9000".parse().unwrap(), &open).is_ok());
-        assert!(check_exposure("0.0.0.0:9000".parse().unwrap(), &open).is_err());
-        assert!(check_exposure("[::]:9000".parse().unwrap(), &open).is_err());
-        let token = Access::bearer("s3cret");
-        assert!(check_exposure("0.0.0.0:9000".parse().unwrap(), &token).is_ok());
-    }
-
-    #[test]
-    fn only_the_exact_bearer_token_passes() {
-        let access = Access::bearer("s3cret");
-        assert!(access.allows(Some(b"Bearer s3cret")));
-        assert!(access.allows(Some(b"bearer s3cret")));
-        for wrong in [
-            &b"Bearer s3cre"[..],
-            b"Bearer s3cret2",
-            b"Bearer S3cret",
-            b"Basic s3cret",
-            b"s3cret",
-            b"",
-        ] {
-            assert!(!access.allows(Some(wrong)), "{wrong:?}");
-        }
-        assert!(!access.allows(None));
-        assert!(Access::open().allows(None));
-    }
-
-    #[test]
-    fn a_token_file_is_trimmed_and_must_hold_one_word() {
-        let dir = std::env::temp_dir().join(format!("upcase-token-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("token");
-        std::fs::write(&file, "abc123\n").unwrap();
-        assert!(Access::from_token_file(&file)
-            .unwrap()
-            .allows(Some(b"Bearer abc123")));
-        std::fs::write(&file, "\n").unwrap();
-        assert!(Access::from_token_file(&file)
-            .unwrap_err()
-            .contains("empty"));
-        std::fs::write(&file, "two words").unwrap();
-        assert!(Access::from_token_file(&file).is_err());
-        assert!(Access::from_token_file(&dir.join("missing")).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

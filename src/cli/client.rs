@@ -1,12 +1,14 @@
-//! `upcase-client`'s command line: reads lines from stdin, prints the
-//! server's replies (the client itself is [`crate::client`]).
+//! `upcase-client`'s command line: its flags, and the two steps
+//! `src/bin/upcase-client` runs: [`start`] (ADDR and TLS, checked before a
+//! line is read) and [`Session::run`] (stdin to the server, the replies to
+//! stdout; the client itself is [`crate::client`]).
 
-use crate::client::{self, TcpOptions, TlsClient};
+use crate::certificates::TlsError;
+use crate::client::{self, ClientError, TcpOptions, TlsClient};
 use clap::Parser;
 use std::io::{self, IsTerminal};
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 /// upcase-client: sends lines to an upcase server and prints the replies.
@@ -59,64 +61,97 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The program: flags, then the client; the exit status.
-pub fn main() -> ExitCode {
-    let args = Args::parse();
-    let addrs: Vec<_> = match args.addr.to_socket_addrs() {
-        Ok(addrs) => addrs.collect(),
-        Err(error) => {
-            eprintln!("upcase-client: cannot use address {}: {error}", args.addr);
-            return ExitCode::from(2);
-        }
-    };
+/// What [`start`] made of the flags: where to connect and how.
+pub struct Session {
+    args: Args,
+    addrs: Vec<SocketAddr>,
+    tls: Option<TlsClient>,
+}
+
+/// Why the client could not start: the flags name no usable server (a
+/// usage error, exit 2), or its trust store cannot be read (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// ADDR does not resolve.
+    #[error("cannot use address {addr}: {source}")]
+    Address {
+        /// ADDR as given.
+        addr: String,
+        /// The resolver's answer.
+        source: io::Error,
+    },
+    /// ADDR resolves, to nothing.
+    #[error("{0} resolves to no address")]
+    NoAddress(String),
+    /// `--server-name` (or ADDR's host) cannot be a certificate's name.
+    #[error(transparent)]
+    ServerName(TlsError),
+    /// `--ca` (or the system's roots) cannot be used.
+    #[error(transparent)]
+    Trust(TlsError),
+}
+
+impl StartError {
+    /// Whether the flags are at fault (exit 2) rather than the machine.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, StartError::Trust(_))
+    }
+}
+
+/// The flags, from the command line (clap exits 2 on a bad one).
+pub fn parse_args() -> Args {
+    Args::parse()
+}
+
+/// Resolves ADDR and sets up TLS, before any line is read.
+pub fn start(args: Args) -> Result<Session, StartError> {
+    let addrs: Vec<_> = args
+        .addr
+        .to_socket_addrs()
+        .map_err(|source| StartError::Address {
+            addr: args.addr.clone(),
+            source,
+        })?
+        .collect();
     if addrs.is_empty() {
-        eprintln!("upcase-client: {} resolves to no address", args.addr);
-        return ExitCode::from(2);
+        return Err(StartError::NoAddress(args.addr));
     }
     let tls = if args.tls {
-        let name = match crate::certificates::server_name(args.server_name.as_deref(), &args.addr) {
-            Ok(name) => name,
-            Err(error) => {
-                eprintln!("upcase-client: {error}");
-                return ExitCode::from(2);
-            }
-        };
-        match crate::certificates::client_config(args.ca.as_deref()) {
-            Ok(config) => Some(TlsClient {
-                config,
-                server_name: name,
-            }),
-            Err(error) => {
-                eprintln!("upcase-client: {error}");
-                return ExitCode::FAILURE;
-            }
-        }
+        let server_name = crate::certificates::server_name(args.server_name.as_deref(), &args.addr)
+            .map_err(StartError::ServerName)?;
+        let config =
+            crate::certificates::client_config(args.ca.as_deref()).map_err(StartError::Trust)?;
+        Some(TlsClient {
+            config,
+            server_name,
+        })
     } else {
         None
     };
-    let interactive = io::stdin().is_terminal();
-    install_interrupt_handler();
-    let input = io::BufReader::new(io::stdin());
-    // Buffered: piped output of many lines must not cost a write per
-    // line (the client flushes after each batch of replies).
-    let output = io::BufWriter::new(io::stdout());
-    let result = if args.udp {
-        client::run_udp(addrs[0], input, output, interactive)
-    } else {
-        let options = TcpOptions {
-            interactive,
-            timeout: Duration::from_secs_f64(args.timeout),
-            reconnect: args.reconnect,
-            max_reply: args.max_reply,
-            tls,
-        };
-        client::run_tcp(&addrs, input, output, &options)
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("upcase-client: {error}");
-            ExitCode::FAILURE
+    Ok(Session { args, addrs, tls })
+}
+
+impl Session {
+    /// Relays stdin's lines and prints the replies until stdin ends;
+    /// Ctrl-C ends it at once.
+    pub fn run(self) -> Result<(), ClientError> {
+        let interactive = io::stdin().is_terminal();
+        install_interrupt_handler();
+        let input = io::BufReader::new(io::stdin());
+        // Buffered: piped output of many lines must not cost a write per
+        // line (the client flushes after each batch of replies).
+        let output = io::BufWriter::new(io::stdout());
+        if self.args.udp {
+            client::run_udp(self.addrs[0], input, output, interactive)
+        } else {
+            let options = TcpOptions {
+                interactive,
+                timeout: Duration::from_secs_f64(self.args.timeout),
+                reconnect: self.args.reconnect,
+                max_reply: self.args.max_reply,
+                tls: self.tls,
+            };
+            client::run_tcp(&self.addrs, input, output, &options)
         }
     }
 }

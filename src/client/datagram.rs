@@ -7,7 +7,7 @@
 //! proxy does — nginx answers an empty datagram when the server behind it
 //! is down. It is retried like silence (the proxy's next pick may be up).
 
-use super::{explain, ClientError, PROMPT};
+use super::{ClientError, PROMPT};
 use std::io::{self, BufRead, ErrorKind, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -26,7 +26,7 @@ pub fn run_udp(
     interactive: bool,
 ) -> Result<(), ClientError> {
     let name = addr.to_string();
-    let fail = |e: io::Error| explain(&name, "udp", &e);
+    let fail = |e| ClientError::connection(&name, "udp", e);
     let local: SocketAddr = if addr.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     } else {
@@ -38,31 +38,32 @@ pub fn run_udp(
     let mut reply = vec![0u8; 65536];
     loop {
         if interactive {
-            output.write_all(PROMPT.as_bytes()).map_err(fail)?;
-            output.flush().map_err(fail)?;
+            output
+                .write_all(PROMPT.as_bytes())
+                .map_err(ClientError::Stdout)?;
+            output.flush().map_err(ClientError::Stdout)?;
         }
         line.clear();
         if input.read_until(b'\n', &mut line).map_err(fail)? == 0 {
             if interactive {
-                output.write_all(b"\n").map_err(fail)?;
+                output.write_all(b"\n").map_err(ClientError::Stdout)?;
             }
             return Ok(());
         }
         let payload = strip_terminator(&line);
         let received = ask_udp(&socket, payload, &mut reply).map_err(|e| match e {
-            NoAnswer::Silence { empty: 0 } => ClientError(format!(
-                "no reply from {name} (udp) after {UDP_ATTEMPTS} tries over {} s",
-                UDP_ATTEMPTS as u64 * UDP_RETRY_AFTER.as_secs()
-            )),
-            NoAnswer::Silence { empty } => ClientError(format!(
-                "{name} (udp) answered {empty} of {UDP_ATTEMPTS} tries with an empty datagram, \
-                 which is no reply to a non-empty line (a proxy whose server is down?)"
-            )),
+            NoAnswer::Silence { empty: 0 } => ClientError::UdpSilence { addr: name.clone() },
+            NoAnswer::Silence { empty } => ClientError::UdpEmptyReplies {
+                addr: name.clone(),
+                empty,
+            },
             NoAnswer::Failed(e) => fail(e),
         })?;
-        output.write_all(&reply[..received]).map_err(fail)?;
-        output.write_all(b"\n").map_err(fail)?;
-        output.flush().map_err(fail)?;
+        output
+            .write_all(&reply[..received])
+            .map_err(ClientError::Stdout)?;
+        output.write_all(b"\n").map_err(ClientError::Stdout)?;
+        output.flush().map_err(ClientError::Stdout)?;
     }
 }
 

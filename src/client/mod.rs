@@ -9,6 +9,7 @@
 //! - `replies`: what counts as a whole reply, what is printed, what a
 //!   connection's end means (strict: a cut reply is never shown);
 //! - [`link`]: the connection under both threads, plain or TLS;
+//! - [`ClientError`]: why it stopped, as one line;
 //! - [`backoff`]: when to try to reconnect and when to give up (shared with
 //!   `upcase-flood --reconnect`);
 //! - [`datagram`]: one datagram per line, retried a few times on silence (or an
@@ -16,41 +17,16 @@
 
 pub mod backoff;
 pub mod datagram;
+mod error;
 pub mod link;
 mod replies;
 pub mod stream;
 
-use std::fmt;
-use std::io::{self, ErrorKind};
-
 pub use backoff::Backoff;
 pub use datagram::{run_udp, UDP_ATTEMPTS, UDP_RETRY_AFTER};
+pub use error::ClientError;
 pub use link::TlsClient;
 pub use stream::{run_tcp, TcpOptions, DEFAULT_MAX_REPLY};
 
 /// The prompt shown when stdin is a terminal.
 pub const PROMPT: &str = "> ";
-
-/// Why the client stopped, as one line for stderr.
-#[derive(Debug)]
-pub struct ClientError(pub String);
-
-impl fmt::Display for ClientError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ClientError {}
-
-/// Describes an I/O failure on the connection to `addr` in words.
-pub(crate) fn explain(addr: &str, transport: &str, error: &io::Error) -> ClientError {
-    let what = match error.kind() {
-        ErrorKind::ConnectionRefused => format!("nothing is listening on {addr} ({transport})"),
-        ErrorKind::ConnectionReset => format!("the connection to {addr} was reset by the server"),
-        ErrorKind::BrokenPipe => format!("the server at {addr} closed the connection"),
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => format!("{addr} did not answer in time"),
-        _ => format!("{transport} {addr}: {error}"),
-    };
-    ClientError(what)
-}

@@ -20,9 +20,10 @@
 //! - When the replies end (or stdout closes), the reader returns at once:
 //!   it never waits for stdin's end or for a writer blocked on the server.
 
+use super::error::lines_word;
 use super::link::{Link, TLS_FAILURE};
 use super::stream::{connect, Shared, TcpOptions};
-use super::{explain, Backoff, ClientError, PROMPT};
+use super::{Backoff, ClientError, PROMPT};
 use crate::codec::TOO_MANY_FROM_ADDRESS_REPLY;
 use crate::codec::{self, IDLE_TIMEOUT_REPLY, TOO_MANY_CONNECTIONS_REPLY};
 use crate::recover::lock;
@@ -92,25 +93,21 @@ impl<W: Write> ReplyReader<W> {
             thread::sleep(delay);
             match connect(&self.addrs, &self.options) {
                 Ok(fresh) => {
-                    let writer = fresh
-                        .try_clone()
-                        .map_err(|e| explain(&self.name, self.transport(), &e))?;
+                    let writer = fresh.try_clone().map_err(|e| self.failed(e))?;
                     self.reconnected
                         .send(writer)
-                        .map_err(|_| ClientError("the sending thread ended".into()))?;
+                        .map_err(|_| ClientError::WriterGone)?;
                     return Ok(fresh);
                 }
                 // The same certificate would come back: no use retrying.
-                Err(e) if e.kind() == TLS_FAILURE => {
-                    return Err(explain(&self.name, self.transport(), &e))
-                }
-                Err(e) => last = explain(&self.name, self.transport(), &e),
+                Err(e) if e.kind() == TLS_FAILURE => return Err(self.failed(e)),
+                Err(e) => last = self.failed(e),
             }
         }
-        Err(ClientError(format!(
-            "gave up reconnecting after {} s: {last}",
-            self.backoff.limit().as_secs()
-        )))
+        Err(ClientError::GaveUp {
+            after: self.backoff.limit(),
+            last: Box::new(last),
+        })
     }
 
     fn finish(&mut self, last_reply: &[u8]) -> Result<(), ClientError> {
@@ -142,18 +139,15 @@ impl<W: Write> ReplyReader<W> {
                         last_progress = Instant::now();
                     } else if last_progress.elapsed() >= self.options.timeout {
                         let _ = stream.socket().shutdown(Shutdown::Both);
-                        return Err(ClientError(format!(
-                            "no reply from {} within {} s (--timeout)",
-                            self.name,
-                            self.options.timeout.as_secs_f64()
-                        )));
+                        return Err(ClientError::Timeout {
+                            addr: self.name.clone(),
+                            timeout: self.options.timeout,
+                        });
                     }
                     continue;
                 }
-                Err(e) if e.kind() == TLS_FAILURE => {
-                    return Err(explain(&self.name, self.transport(), &e))
-                }
-                Err(e) => return Ok(Ended::Cut(explain(&self.name, self.transport(), &e))),
+                Err(e) if e.kind() == TLS_FAILURE => return Err(self.failed(e)),
+                Err(e) => return Ok(Ended::Cut(self.failed(e))),
             };
             last_progress = Instant::now();
             if let Some(ended) = self.take_replies(&buf[..received], &mut pending)? {
@@ -221,7 +215,10 @@ impl<W: Write> ReplyReader<W> {
     /// connection) or print it and fail.
     fn server_error(&mut self, line: &[u8]) -> Result<Option<Ended>, ClientError> {
         let said = String::from_utf8_lossy(line).trim_end().to_string();
-        let error = ClientError(format!("the server at {} said {said}", self.name));
+        let error = ClientError::ServerSaid {
+            addr: self.name.clone(),
+            said,
+        };
         if self.options.reconnect && ABOUT_THE_CONNECTION.contains(&line) {
             return Ok(Some(Ended::Cut(error)));
         }
@@ -231,19 +228,21 @@ impl<W: Write> ReplyReader<W> {
         Err(error)
     }
 
-    fn transport(&self) -> &'static str {
-        if self.options.tls.is_some() {
+    /// The connection failed with `error`.
+    fn failed(&self, error: io::Error) -> ClientError {
+        let transport = if self.options.tls.is_some() {
             "tls"
         } else {
             "tcp"
-        }
+        };
+        ClientError::connection(&self.name, transport, error)
     }
 
     fn too_long(&self) -> ClientError {
-        ClientError(format!(
-            "a reply from {} exceeds {} bytes without a newline (--max-reply)",
-            self.name, self.options.max_reply
-        ))
+        ClientError::ReplyTooLong {
+            addr: self.name.clone(),
+            max_reply: self.options.max_reply,
+        }
     }
 
     /// The server closed its side: complete, or cut short?
@@ -258,28 +257,24 @@ impl<W: Write> ReplyReader<W> {
                 state.lines.clear();
                 return Ended::Complete(pending.to_vec());
             }
-            return Ended::Cut(ClientError(format!(
-                "the server at {} closed the connection in the middle of a reply \
-                 ({} bytes of it, {unanswered} {} unanswered)",
-                self.name,
-                pending.len(),
-                lines_word(unanswered)
-            )));
+            return Ended::Cut(ClientError::CutInReply {
+                addr: self.name.clone(),
+                received: pending.len(),
+                unanswered,
+            });
         }
         if unanswered == 0 && state.input_done {
             return Ended::Complete(Vec::new());
         }
         if unanswered == 0 {
-            return Ended::Cut(ClientError(format!(
-                "the server at {} closed the connection before the input ended",
-                self.name
-            )));
+            return Ended::Cut(ClientError::ClosedBeforeInputEnded {
+                addr: self.name.clone(),
+            });
         }
-        Ended::Cut(ClientError(format!(
-            "the server at {} closed the connection with {unanswered} {} unanswered",
-            self.name,
-            lines_word(unanswered)
-        )))
+        Ended::Cut(ClientError::ClosedWithLinesUnanswered {
+            addr: self.name.clone(),
+            unanswered,
+        })
     }
 
     fn prompt(&mut self) -> Result<(), ClientError> {
@@ -288,11 +283,11 @@ impl<W: Write> ReplyReader<W> {
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.output.write_all(bytes).map_err(stdout_failed)
+        self.output.write_all(bytes).map_err(ClientError::Stdout)
     }
 
     fn flush(&mut self) -> Result<(), ClientError> {
-        self.output.flush().map_err(stdout_failed)
+        self.output.flush().map_err(ClientError::Stdout)
     }
 }
 
@@ -300,18 +295,6 @@ impl<W: Write> ReplyReader<W> {
 /// `line`: an unterminated line, answered by exactly its uppercase.
 fn is_reply_to_unterminated_line(line: &[u8], reply: &[u8]) -> bool {
     !line.ends_with(b"\n") && codec::uppercase(line) == reply
-}
-
-fn lines_word(count: usize) -> &'static str {
-    if count == 1 {
-        "line"
-    } else {
-        "lines"
-    }
-}
-
-fn stdout_failed(error: io::Error) -> ClientError {
-    ClientError(format!("cannot write the replies to stdout: {error}"))
 }
 
 #[cfg(test)]

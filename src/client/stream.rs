@@ -25,7 +25,7 @@
 
 use super::link::{Link, TlsClient};
 use super::replies::ReplyReader;
-use super::{explain, Backoff, ClientError};
+use super::{Backoff, ClientError};
 use crate::codec::{DEFAULT_MAX_LINE, MAX_GROWTH};
 use crate::recover::lock;
 use crossbeam_channel::{Receiver, Sender};
@@ -108,15 +108,14 @@ pub fn run_tcp(
 ) -> Result<(), ClientError> {
     let name = addrs.first().map_or_else(String::new, ToString::to_string);
     let transport = if options.tls.is_some() { "tls" } else { "tcp" };
-    let stream = connect(addrs, options).map_err(|e| explain(&name, transport, &e))?;
+    let failed = |e| ClientError::connection(&name, transport, e);
+    let stream = connect(addrs, options).map_err(failed)?;
     let shared = Shared::default();
     let (lines, to_writer) = crossbeam_channel::bounded(QUEUED_LINES);
     let (reconnected, fresh_streams) = crossbeam_channel::unbounded();
     spawn_stdin_reader(input, lines);
     spawn_writer(
-        stream
-            .try_clone()
-            .map_err(|e| explain(&name, transport, &e))?,
+        stream.try_clone().map_err(failed)?,
         to_writer,
         fresh_streams,
         &shared,

@@ -302,8 +302,10 @@ impl Certificate {
             });
         let certificate = Certificate {
             client: upcase::client::TlsClient {
-                config: upcase::certificates::client_config(Some(&dir.join("server.crt")))?,
-                server_name: upcase::certificates::server_name(None, "127.0.0.1:0")?,
+                config: upcase::certificates::client_config(Some(&dir.join("server.crt")))
+                    .map_err(|e| e.to_string())?,
+                server_name: upcase::certificates::server_name(None, "127.0.0.1:0")
+                    .map_err(|e| e.to_string())?,
             },
             dir,
         };

@@ -1,7 +1,26 @@
-//! `upcase-client`. Its flags and start-up are [`upcase::cli::client`], in
-//! the library so the man page and shell completions (`gen-docs/`, for the .deb) are
-//! generated from the same clap definitions.
+//! `upcase-client`: the program's steps, in order. Each is in the library
+//! ([`upcase::cli::client`], beside the clap definitions that `gen-docs/`
+//! makes the man page and shell completions from); an error from any of
+//! them ends the program with one line on stderr and exit 2 for a usage
+//! error, 1 for the rest (clap exits 2 itself for a bad flag).
 
-fn main() -> std::process::ExitCode {
-    upcase::cli::client::main()
+use std::process::ExitCode;
+use upcase::cli::client::{self, StartError};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("upcase-client: {error}");
+            let usage = error
+                .downcast_ref::<StartError>()
+                .is_some_and(StartError::is_usage);
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let session = client::start(client::parse_args())?;
+    Ok(session.run()?)
 }
