@@ -1,15 +1,12 @@
-//! The numbers an operator scrapes, named the Prometheus way (`upcase_`
-//! prefix, `_total` for counters, base units), encoded by the
-//! `prometheus-client` crate; and the same numbers as JSON.
-//!
-//! Beside upcase's own, the standard `process_*` metrics that every
-//! Prometheus client library exports (so existing dashboards and alerts
-//! work), and `upcase_build_info`. Labelled series come out in a fixed
-//! order (`Series`), scrape after scrape.
+//! `/metrics` in the Prometheus text format, encoded by the
+//! `prometheus-client` crate: upcase's own numbers named the Prometheus way
+//! (`upcase_` prefix, `_total` for counters, base units), the standard
+//! `process_*` metrics every Prometheus client library exports (so existing
+//! dashboards and alerts work), and `upcase_build_info`. Labelled series
+//! come out in a fixed order (`Series`), scrape after scrape.
 
+use super::{snapshot, Snapshot};
 use crate::context::Context;
-use crate::process_stats::ProcessStats;
-use crate::process_stats::ProcessTimes;
 use crate::stats::{DatagramOutcome, Handshake};
 use prometheus_client::encoding::{prometheus_text, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -28,46 +25,6 @@ pub const COMMIT: &str = match crate::cli::COMMIT {
 
 /// The `Content-Type` of `/metrics`.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
-
-/// Everything exported, read at one moment.
-struct Snapshot {
-    summary: crate::stats::Summary,
-    open: u64,
-    busy: u64,
-    idle: u64,
-    queued: u64,
-    parked: u64,
-    connection_threads: u64,
-    wakeups: u64,
-    events: u64,
-    draining: bool,
-    process: ProcessStats,
-    times: ProcessTimes,
-    max_fds: u64,
-}
-
-fn snapshot(ctx: &Context) -> Snapshot {
-    let workers = ctx.activity.workers();
-    let busy = workers.iter().filter(|w| w.serving.is_some()).count() as u64;
-    let owned: u64 = workers.iter().map(|w| w.owned).sum();
-    let (wakeups, events) = ctx.activity.wakeups_and_events();
-    Snapshot {
-        summary: ctx.stats.summary(),
-        open: ctx.registry.open_count() as u64,
-        busy,
-        idle: workers.len() as u64 - busy,
-        queued: ctx.activity.queued(),
-        // Owned by an event loop and not being served right now.
-        parked: owned.saturating_sub(busy),
-        connection_threads: ctx.activity.connection_threads(),
-        wakeups,
-        events,
-        draining: ctx.activity.is_draining(),
-        process: ProcessStats::of_self().unwrap_or_default(),
-        times: ProcessTimes::of_self().unwrap_or_default(),
-        max_fds: crate::process_stats::max_fds(),
-    }
-}
 
 fn counter(families: &mut MetricFamilies, name: &str, help: &str, value: u64) {
     families.register(name, help, counter_of(value));
@@ -359,76 +316,4 @@ pub fn prometheus(ctx: &Context) -> String {
         text.clear();
     }
     text
-}
-
-/// `/stats.json`: the same numbers, plus each worker's state.
-pub fn json(ctx: &Context) -> String {
-    let s = snapshot(ctx);
-    let t = &s.summary;
-    let workers: Vec<_> = ctx
-        .activity
-        .workers()
-        .iter()
-        .enumerate()
-        .map(|(id, w)| {
-            serde_json::json!({ "id": id, "busy": w.serving.is_some(), "connection": w.serving, "owned": w.owned })
-        })
-        .collect();
-    serde_json::json!({
-        "model": ctx.config.model.name(),
-        "workers": workers,
-        "queued": s.queued,
-        "backlog": listen_backlog(),
-        "parked": s.parked,
-        "connection_threads": s.connection_threads,
-        "connections_active": s.open,
-        "connections_accepted": t.connections,
-        "connections_rejected": t.refused,
-        "lines": t.lines,
-        "bytes_in": t.bytes_in,
-        "bytes_out": t.bytes_out,
-        "udp_datagrams": t.datagrams,
-        "udp_datagrams_by_result": DatagramOutcome::ALL
-            .iter()
-            .map(|&o| (o.label().to_string(), t.datagrams_with(o).into()))
-            .collect::<serde_json::Map<_, _>>(),
-        "lines_too_long": t.lines_too_long,
-        "idle_timeouts": t.idle_timeouts,
-        "idle_evictions": t.idle_evictions,
-        "connections_rejected_memory": t.refused_memory,
-        "memory_budget_bytes": ctx.memory.limit(),
-        "memory_budget_used_bytes": ctx.memory.used(),
-        "event_loop_wakeups": s.wakeups,
-        "event_loop_events": s.events,
-        "draining": s.draining,
-        "open_fds": s.process.fds,
-        "threads": s.process.threads,
-        "resident_memory_bytes": s.process.rss_kib * 1024,
-    })
-    .to_string()
-}
-
-/// Clients the kernel has connected and nobody has accepted yet: the
-/// accept queues of this process's listening TCP sockets (for a listener,
-/// `/proc/net/tcp`'s `rx_queue` is its accept-queue length). They are
-/// waiting too, before the pool's queue, and no counter of ours sees them.
-fn listen_backlog() -> u64 {
-    use procfs::process::{FDTarget, Process};
-    let Ok(fds) = Process::myself().and_then(|me| me.fd()) else {
-        return 0;
-    };
-    let mine: std::collections::HashSet<u64> = fds
-        .flatten()
-        .filter_map(|fd| match fd.target {
-            FDTarget::Socket(inode) => Some(inode),
-            _ => None,
-        })
-        .collect();
-    let tcp = procfs::net::tcp().unwrap_or_default();
-    let tcp6 = procfs::net::tcp6().unwrap_or_default();
-    tcp.iter()
-        .chain(tcp6.iter())
-        .filter(|e| e.state == procfs::net::TcpState::Listen && mine.contains(&e.inode))
-        .map(|e| u64::from(e.rx_queue))
-        .sum()
 }

@@ -21,7 +21,12 @@
 //!   still sends ([`drain`]) so that the response is not
 //!   destroyed by a reset.
 
+mod message;
+
+pub use message::{Request, Response};
+
 use crate::tcp::drain::{self, Drain, DRAIN_GRACE};
+use message::Meta;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -39,89 +44,6 @@ pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 const RECHECK: Duration = Duration::from_millis(5);
 /// Requests answered in one turn before the other connections get theirs.
 const REQUESTS_PER_TURN: usize = 8;
-
-/// A request as the router sees it.
-#[derive(Debug)]
-pub struct Request<'a> {
-    /// `GET`, `HEAD`, ...
-    pub method: &'a str,
-    /// The path, without the query string.
-    pub path: &'a str,
-    /// The `Authorization` header, if sent.
-    pub authorization: Option<&'a [u8]>,
-}
-
-/// A response, before encoding.
-#[derive(Debug)]
-pub struct Response {
-    status: u16,
-    content_type: &'static str,
-    headers: Vec<(&'static str, &'static str)>,
-    body: Vec<u8>,
-}
-
-impl Response {
-    /// A response with `status` and a body of type `content_type`.
-    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Response {
-        Response {
-            status,
-            content_type,
-            headers: Vec::new(),
-            body: body.into(),
-        }
-    }
-
-    /// A short plain-text response.
-    pub fn text(status: u16, body: &str) -> Response {
-        Response::new(status, "text/plain; charset=utf-8", body)
-    }
-
-    /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Response {
-        self.headers.push((name, value));
-        self
-    }
-
-    /// The status code.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The HTTP/1.1 bytes, the body left out for `HEAD` (its length kept).
-    fn encode(&self, head_only: bool, close: bool, out: &mut Vec<u8>) {
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
-        for (name, value) in &self.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if close {
-            head.push_str("Connection: close\r\n");
-        }
-        head.push_str("\r\n");
-        out.extend_from_slice(head.as_bytes());
-        if !head_only {
-            out.extend_from_slice(&self.body);
-        }
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "",
-    }
-}
 
 /// Writes `response` to a socket that was just accepted (its send buffer
 /// is empty, so a short response cannot block), with `Connection: close`,
@@ -335,134 +257,5 @@ impl HttpConnection {
     }
 }
 
-/// What the headers say about the connection and the caller.
-struct Meta<'a> {
-    close: bool,
-    authorization: Option<&'a [u8]>,
-}
-
-impl<'a> Meta<'a> {
-    fn of(request: &httparse::Request<'_, 'a>) -> Meta<'a> {
-        // HTTP/1.0 closes unless told otherwise; keep-alive for 1.0 is not
-        // worth its rules here.
-        let mut close = request.version != Some(1);
-        let mut authorization = None;
-        for header in request.headers.iter() {
-            let value = header.value;
-            if header.name.eq_ignore_ascii_case("connection") {
-                close |= value
-                    .split(|&b| b == b',')
-                    .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"));
-            } else if header.name.eq_ignore_ascii_case("content-length") {
-                // A body is never read: after answering, close instead of
-                // taking the body for the next request.
-                close |= value.trim_ascii() != b"0";
-            } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
-                close = true;
-            } else if header.name.eq_ignore_ascii_case("authorization") {
-                authorization = Some(value);
-            }
-        }
-        Meta {
-            close,
-            authorization,
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    fn pair() -> (TcpStream, HttpConnection) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (client, HttpConnection::new(server).unwrap())
-    }
-
-    fn ok(request: &Request) -> Response {
-        Response::text(200, &format!("{} {}\n", request.method, request.path))
-    }
-
-    /// Serves until the connection waits with nothing more to read.
-    fn serve_all(connection: &mut HttpConnection) -> Turn {
-        let mut route = ok;
-        loop {
-            match connection.serve(&mut route) {
-                Turn::Again => continue,
-                other => return other,
-            }
-        }
-    }
-
-    fn read_available(client: &mut TcpStream) -> String {
-        client
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let mut buf = vec![0u8; 65536];
-        let n = client.read(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    }
-
-    #[test]
-    fn pipelined_requests_are_answered_in_order_with_lengths() {
-        let (mut client, mut connection) = pair();
-        client
-            .write_all(b"GET /a?x=1 HTTP/1.1\r\nHost: t\r\n\r\nHEAD /b HTTP/1.1\r\n\r\n")
-            .unwrap();
-        // Both requests may not have arrived in one read; serve until both
-        // responses are out.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut got = String::new();
-        while got.matches("HTTP/1.1 200").count() < 2 && Instant::now() < deadline {
-            assert_eq!(serve_all(&mut connection), Turn::Wait);
-            got.push_str(&read_available(&mut client));
-        }
-        let first = got.find("GET /a\n").expect("the first body");
-        assert!(got[..first].contains("Content-Length: 7\r\n"), "{got}");
-        assert!(!got.contains("HEAD /b\n"), "HEAD has no body: {got}");
-        assert!(
-            got.ends_with("Content-Length: 8\r\nCache-Control: no-store\r\n\r\n"),
-            "{got}"
-        );
-        assert!(!got.contains("Connection: close"));
-    }
-
-    #[test]
-    fn an_oversized_head_gets_431_and_the_connection_closes() {
-        let (mut client, mut connection) = pair();
-        client.write_all(b"GET / HTTP/1.1\r\nX: ").unwrap();
-        client.write_all(&vec![b'a'; MAX_HEAD]).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while connection.phase == Phase::Reading && Instant::now() < deadline {
-            serve_all(&mut connection);
-        }
-        assert!(read_available(&mut client).starts_with("HTTP/1.1 431 "));
-        assert!(connection.head.capacity() <= MAX_HEAD);
-    }
-
-    #[test]
-    fn http_1_0_and_garbage_close_after_the_response() {
-        for (request, status) in [
-            (&b"GET / HTTP/1.0\r\n\r\n"[..], "200"),
-            (b"\x01\x02 nonsense\r\n\r\n", "400"),
-        ] {
-            let (mut client, mut connection) = pair();
-            client.write_all(request).unwrap();
-            client.shutdown(std::net::Shutdown::Write).unwrap();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while serve_all(&mut connection) != Turn::Closed && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            let mut response = String::new();
-            client.read_to_string(&mut response).unwrap();
-            assert!(
-                response.starts_with(&format!("HTTP/1.1 {status} ")),
-                "{response}"
-            );
-            assert!(response.contains("Connection: close\r\n"), "{response}");
-        }
-    }
-}
+mod tests;

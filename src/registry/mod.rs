@@ -17,14 +17,17 @@
 //!   at admission, and when the budget runs out, close the quiet
 //!   connection that holds the most of it.
 
+mod connection;
+
+pub use connection::{Connection, Liveness};
+
 use crate::config::PerIpLimit;
 use crate::memory::{Held, MemoryBudget};
 use crate::recover::lock;
 use slab::Slab;
 use std::collections::HashMap;
-use std::fmt;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,52 +62,6 @@ pub enum Refusal {
     MemoryBudget,
 }
 
-/// What the registry can see of a connection that another thread owns:
-/// when it last made progress, and whether it has been asked to leave.
-#[derive(Debug)]
-pub struct Liveness {
-    /// The registry's clock origin.
-    epoch: Instant,
-    /// Milliseconds from `epoch` to the last progress.
-    progress_ms: AtomicU64,
-    evicted: AtomicBool,
-    /// Bytes of the memory budget its buffers hold beyond its fixed cost.
-    held: AtomicUsize,
-}
-
-impl Liveness {
-    fn new(epoch: Instant) -> Liveness {
-        let liveness = Liveness {
-            epoch,
-            progress_ms: AtomicU64::new(0),
-            evicted: AtomicBool::new(false),
-            held: AtomicUsize::new(0),
-        };
-        liveness.progressed(Instant::now());
-        liveness
-    }
-
-    /// The connection made progress at `now` (a complete line, or reply
-    /// bytes taken by the client).
-    pub fn progressed(&self, now: Instant) {
-        let ms = now.saturating_duration_since(self.epoch).as_millis();
-        self.progress_ms
-            .store(u64::try_from(ms).unwrap_or(u64::MAX), Relaxed);
-    }
-
-    /// Its buffers now hold `bytes` of the memory budget (told only when
-    /// there is a budget).
-    pub fn holds(&self, bytes: usize) {
-        self.held.store(bytes, Relaxed);
-    }
-
-    /// Whether the registry asked this connection to leave (the server is
-    /// full and it is the one that has made no progress for longest).
-    pub fn is_evicted(&self) -> bool {
-        self.evicted.load(Relaxed)
-    }
-}
-
 struct Entry {
     stream: Arc<TcpStream>,
     liveness: Arc<Liveness>,
@@ -122,25 +79,6 @@ struct State {
     /// Which halves every socket, present and future, gets shut down:
     /// set at shutdown so that no connection registered late escapes it.
     closing: Option<Shutdown>,
-}
-
-/// An accepted TCP connection, counted in the [`Registry`] for as long as
-/// it lives.
-///
-/// Dropping it closes the socket (once no other handle remains) and frees its
-/// place under `--max-connections`.
-pub struct Connection {
-    key: usize,
-    id: u64,
-    stream: Arc<TcpStream>,
-    liveness: Arc<Liveness>,
-    /// Its fixed cost, taken from the memory budget.
-    _cost: Held,
-    peer: SocketAddr,
-    registry: Arc<Registry>,
-    /// The TLS settings it is served with (taken at accept), if its
-    /// listener serves TLS.
-    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Registry {
@@ -339,116 +277,5 @@ impl Registry {
     }
 }
 
-impl Connection {
-    /// The socket. `&TcpStream` implements `Read` and `Write`.
-    pub fn socket(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    /// A number no other connection of this server had (from 1), for the
-    /// admin page and log lines.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Its progress as the registry sees it (see [`Liveness`]).
-    pub fn liveness(&self) -> &Arc<Liveness> {
-        &self.liveness
-    }
-
-    /// The client's address, as `accept` reported it.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// Serves this connection over TLS with `config`.
-    pub fn serve_tls(&mut self, config: Arc<rustls::ServerConfig>) {
-        self.tls = Some(config);
-    }
-
-    /// The TLS settings, if it is served over TLS.
-    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
-        self.tls.as_ref()
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.registry.remove(self.key, self.peer);
-    }
-}
-
-impl fmt::Display for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.peer)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-
-    /// Connects to `listener` and asks `registry` to admit the connection.
-    fn admit(
-        registry: &Arc<Registry>,
-        listener: &TcpListener,
-    ) -> Result<Connection, (TcpStream, Refusal)> {
-        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (stream, peer) = listener.accept().unwrap();
-        registry.admit(stream, peer)
-    }
-
-    #[test]
-    fn limits_apply_in_total_and_per_address_and_free_up_on_drop() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let registry = Registry::new(3, PerIpLimit::set(2));
-        let first = admit(&registry, &listener).ok().unwrap();
-        let _second = admit(&registry, &listener).ok().unwrap();
-        let refused = admit(&registry, &listener).err().unwrap().1;
-        assert_eq!(refused, Refusal::TooManyFromAddress);
-        drop(first);
-        assert_eq!(registry.open_count(), 1);
-        assert!(admit(&registry, &listener).is_ok());
-
-        let total = Registry::new(1, PerIpLimit::set(0));
-        let exempt = Registry::new(5, PerIpLimit::default());
-        assert!(
-            admit(&exempt, &listener).is_ok(),
-            "loopback is exempt from the default per-address limit"
-        );
-        let _only = admit(&total, &listener).ok().unwrap();
-        assert_eq!(admit(&total, &listener).err().unwrap().1, Refusal::TooMany);
-    }
-
-    #[test]
-    fn a_full_registry_evicts_the_longest_quiet_connection_once_quiet_long_enough() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let strict = Registry::new(1, PerIpLimit::set(0));
-        let _young = admit(&strict, &listener).ok().unwrap();
-        // Quiet for less than EVICTABLE_AFTER: the newcomer is refused.
-        assert_eq!(admit(&strict, &listener).err().unwrap().1, Refusal::TooMany);
-
-        let mut registry = Registry::new(2, PerIpLimit::set(0));
-        Arc::get_mut(&mut registry).unwrap().evictable_after = Duration::ZERO;
-        let first = admit(&registry, &listener).ok().unwrap();
-        let second = admit(&registry, &listener).ok().unwrap();
-        // The first made progress since: the second has been quiet longer.
-        first
-            .liveness()
-            .progressed(Instant::now() + Duration::from_secs(1));
-        let third = admit(&registry, &listener).ok().unwrap();
-        assert!(second.liveness().is_evicted() && !first.liveness().is_evicted());
-        assert_eq!(registry.open_count(), 3, "over the limit while it closes");
-        // While the evicted one is closing, a tenth of the limit (one) is
-        // already over it: the next newcomer is refused.
-        assert_eq!(
-            admit(&registry, &listener).err().unwrap().1,
-            Refusal::TooMany
-        );
-        drop(second);
-        assert_eq!(registry.open_count(), 2);
-        assert_eq!(lock(&registry.state).evicting, 0);
-        drop((first, third));
-    }
-}
+mod tests;
