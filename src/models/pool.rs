@@ -30,7 +30,8 @@
 use crate::context::Context;
 use crate::registry::Connection;
 use crate::tcp::acceptor;
-use crate::tcp::parked::{Balance, Elsewhere, Parked};
+use crate::tcp::balance::Balance;
+use crate::tcp::parked::{Elsewhere, Parked};
 use crate::tcp::Listener;
 use crate::thread_pool::{Job, ThreadPool, WorkerState};
 use crossbeam_channel::{Receiver, TryRecvError};

@@ -12,6 +12,8 @@
 //!   knows).
 //! - [`parked`]: a thread's parked connections and the turn that serves
 //!   the ready ones.
+//! - [`balance`]: how many connections each evented thread holds, so that
+//!   a new one goes to the least busy.
 //! - [`drain`]: the one way a connection is closed while its client may
 //!   still be sending: FIN after the last reply, never a reset.
 //!
@@ -21,6 +23,7 @@
 //! serves ([`Serves`]), so one accept loop serves them all.
 
 pub mod acceptor;
+pub mod balance;
 pub mod blocking;
 pub mod drain;
 pub mod evented;

@@ -27,17 +27,16 @@ use crate::context::Context;
 use crate::poller::{Poller, WAKE};
 use crate::recover::run_catching_panics;
 use crate::registry::Connection;
+use crate::tcp::balance::Balance;
 use crate::tcp::evented::{EventedConnection, Scratch, Wait};
 use crate::tcp::session::Ending;
 use crate::tcp::ConnectionEnd;
-use crossbeam_utils::CachePadded;
 use mio::event::Event;
-use mio::{Events, Interest, Token, Waker};
+use mio::{Events, Interest, Token};
 use slab::Slab;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How soon a draining connection is looked at again while it waits for
@@ -68,62 +67,6 @@ impl Elsewhere for Nothing {
         false
     }
     fn awake(&self) {}
-}
-
-/// How many connections each thread of a model holds, so that new ones go
-/// to the least busy: whoever looks first for a new connection (a busy
-/// thread, whose turns are short, or the first thread the kernel wakes)
-/// would otherwise take a whole burst of them. It also holds each
-/// thread's waker, to wake the thread that should take the next one.
-pub struct Balance {
-    held: Vec<CachePadded<AtomicUsize>>,
-    wakers: Vec<OnceLock<Arc<Waker>>>,
-}
-
-impl Balance {
-    /// Counts for `threads` threads, all holding none.
-    pub fn new(threads: usize) -> Balance {
-        Balance {
-            held: (0..threads).map(|_| CachePadded::default()).collect(),
-            wakers: (0..threads).map(|_| OnceLock::new()).collect(),
-        }
-    }
-
-    /// How many connections thread `id` holds.
-    pub fn held(&self, id: usize) -> usize {
-        self.held.get(id).map_or(0, |held| held.load(Relaxed))
-    }
-
-    /// Whether thread `id` may take a new connection now: while it holds
-    /// at most an eighth (and one) more than the least busy thread. The
-    /// least busy thread always may.
-    pub fn may_take(&self, id: usize) -> bool {
-        let least = self.held.iter().map(|held| held.load(Relaxed)).min();
-        let least = least.unwrap_or(0);
-        self.held(id) <= least + 1 + least / 8
-    }
-
-    /// The thread holding the fewest connections among those `among` picks.
-    pub fn least_busy(&self, among: impl Fn(usize) -> bool) -> Option<usize> {
-        (0..self.held.len())
-            .filter(|&id| among(id))
-            .min_by_key(|&id| self.held(id))
-    }
-
-    /// Wakes thread `id` from its poller.
-    pub fn wake(&self, id: usize) {
-        if let Some(waker) = self.wakers.get(id).and_then(OnceLock::get) {
-            if let Err(error) = waker.wake() {
-                log::warn!("cannot wake thread {id}: {error}");
-            }
-        }
-    }
-
-    fn set(&self, id: usize, connections: usize) {
-        if let Some(held) = self.held.get(id) {
-            held.store(connections, Relaxed);
-        }
-    }
 }
 
 /// One thread's parked connections and the poller they wait on.
@@ -169,9 +112,7 @@ impl Parked {
             .map_or(Duration::from_secs(1), |t| t / 10)
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
         let poller = Poller::woken_by(&ctx.shutdown)?;
-        if let Some(slot) = balance.wakers.get(id) {
-            let _ = slot.set(poller.waker());
-        }
+        balance.set_waker(id, poller.waker());
         Ok(Parked {
             id,
             name,
