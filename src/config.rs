@@ -57,20 +57,24 @@ impl fmt::Display for Model {
 }
 
 impl FromStr for Model {
-    type Err = String;
+    type Err = UnknownModel;
 
-    fn from_str(name: &str) -> Result<Model, String> {
+    fn from_str(name: &str) -> Result<Model, UnknownModel> {
         Model::ALL
             .into_iter()
             .find(|model| model.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = Model::ALL.iter().map(|m| m.name()).collect();
-                format!(
-                    "unknown model '{name}' (expected one of: {})",
-                    names.join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownModel(name.to_string()))
     }
+}
+
+/// A `--model` name that is none of [`Model::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown model '{0}' (expected one of: {known})", known = known_models())]
+pub struct UnknownModel(pub String);
+
+fn known_models() -> String {
+    let names: Vec<_> = Model::ALL.iter().map(|m| m.name()).collect();
+    names.join(", ")
 }
 
 /// The default for `--max-connections-per-ip`.
@@ -202,9 +206,8 @@ mod tests {
         for model in Model::ALL {
             assert_eq!(model.name().parse::<Model>(), Ok(model));
         }
-        assert!("threads"
-            .parse::<Model>()
-            .unwrap_err()
-            .contains("fixed-pool"));
+        let error = "threads".parse::<Model>().unwrap_err();
+        assert_eq!(error, UnknownModel("threads".into()));
+        assert!(error.to_string().contains("fixed-pool"), "{error}");
     }
 }

@@ -118,18 +118,21 @@ impl fmt::Display for LogFormat {
 }
 
 impl FromStr for LogFormat {
-    type Err = String;
+    type Err = UnknownLogFormat;
 
-    fn from_str(name: &str) -> Result<LogFormat, String> {
+    fn from_str(name: &str) -> Result<LogFormat, UnknownLogFormat> {
         LogFormat::NAMES
             .iter()
             .find(|(known, _)| *known == name)
             .map(|(_, format)| *format)
-            .ok_or_else(|| {
-                format!("unknown log format '{name}' (expected auto, text, journal or json)")
-            })
+            .ok_or_else(|| UnknownLogFormat(name.to_string()))
     }
 }
+
+/// A `--log-format` name that is none of [`LogFormat`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown log format '{0}' (expected auto, text, journal or json)")]
+pub struct UnknownLogFormat(pub String);
 
 /// The syslog priority journald reads from a `<N>` prefix.
 fn syslog_priority(level: log::Level) -> u8 {
@@ -386,7 +389,9 @@ mod tests {
         for name in ["auto", "text", "journal", "json"] {
             assert_eq!(name.parse::<LogFormat>().unwrap().to_string(), name);
         }
-        assert!("syslog".parse::<LogFormat>().unwrap_err().contains("json"));
+        let error = "syslog".parse::<LogFormat>().unwrap_err();
+        assert_eq!(error, UnknownLogFormat("syslog".into()));
+        assert!(error.to_string().contains("json"), "{error}");
         // The variable names another stream than this test's stderr.
         std::env::set_var("JOURNAL_STREAM", "0:0");
         assert_eq!(LogFormat::Auto.resolve(), LogFormat::Text);

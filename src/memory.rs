@@ -263,7 +263,7 @@ pub fn fit_allocator_to_address_space_limit() {
 
 /// Parses a byte count with an optional binary suffix: `65536`, `64K`,
 /// `256M`, `2G` (also `KiB`, `MiB`, `GiB`).
-pub fn parse_bytes(text: &str) -> Result<usize, String> {
+pub fn parse_bytes(text: &str) -> Result<usize, ByteCountError> {
     let trimmed = text.trim();
     let split = trimmed
         .find(|c: char| !c.is_ascii_digit())
@@ -274,15 +274,29 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
         "k" | "kib" => 1 << 10,
         "m" | "mib" => 1 << 20,
         "g" | "gib" => 1 << 30,
-        other => return Err(format!("unknown unit '{other}' (expected K, M or G)")),
+        other => return Err(ByteCountError::UnknownUnit(other.to_string())),
     };
     let number: u64 = digits
         .parse()
-        .map_err(|_| format!("'{text}' is not a byte count (e.g. 65536, 64K, 256M)"))?;
+        .map_err(|_| ByteCountError::NotANumber(text.to_string()))?;
     number
         .checked_mul(scale)
         .and_then(|bytes| usize::try_from(bytes).ok())
-        .ok_or_else(|| format!("'{text}' is too large"))
+        .ok_or_else(|| ByteCountError::TooLarge(text.to_string()))
+}
+
+/// Why a text is no byte count ([`parse_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ByteCountError {
+    /// The suffix is not K, M or G (or KiB, MiB, GiB).
+    #[error("unknown unit '{0}' (expected K, M or G)")]
+    UnknownUnit(String),
+    /// No digits before the unit.
+    #[error("'{0}' is not a byte count (e.g. 65536, 64K, 256M)")]
+    NotANumber(String),
+    /// More bytes than this machine can count.
+    #[error("'{0}' is too large")]
+    TooLarge(String),
 }
 
 #[cfg(test)]
@@ -320,8 +334,18 @@ mod tests {
         assert_eq!(parse_bytes("64K"), Ok(64 << 10));
         assert_eq!(parse_bytes("256MiB"), Ok(256 << 20));
         assert_eq!(parse_bytes("2g"), Ok(2 << 30));
-        assert!(parse_bytes("12 parsecs").is_err());
-        assert!(parse_bytes("99999999999999999999G").is_err());
+        assert_eq!(
+            parse_bytes("12 parsecs"),
+            Err(ByteCountError::UnknownUnit("parsecs".into()))
+        );
+        assert_eq!(
+            parse_bytes("99999999999999999999G"),
+            Err(ByteCountError::NotANumber("99999999999999999999G".into()))
+        );
+        assert_eq!(
+            parse_bytes("99999999999G"),
+            Err(ByteCountError::TooLarge("99999999999G".into()))
+        );
     }
 
     #[test]

@@ -54,12 +54,17 @@ pub struct Args {
     addr: String,
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
+fn parse_seconds(text: &str) -> Result<f64, NotSeconds> {
     match text.parse::<f64>() {
         Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(secs),
-        _ => Err("expected seconds between 0 and 86400, e.g. 2.5".into()),
+        _ => Err(NotSeconds),
     }
 }
+
+/// `--timeout`'s value is no number of seconds clap should take.
+#[derive(Debug, thiserror::Error)]
+#[error("expected seconds between 0 and 86400, e.g. 2.5")]
+struct NotSeconds;
 
 /// What [`start`] made of the flags: where to connect and how.
 pub struct Session {
