@@ -26,6 +26,10 @@ pub struct Context {
     pub shutdown: ShutdownSignal,
     /// The `--tls` listener's certificate, for its expiry metric.
     pub certificates: OnceLock<Arc<Certificates>>,
+    /// The socket inodes of this server's TCP listeners: `/stats.json`'s
+    /// backlog counts their accept queues and no one else's (a process
+    /// may hold other listeners, or run several servers, as the tests do).
+    pub listening: OnceLock<Vec<u64>>,
 }
 
 impl Context {
@@ -47,6 +51,7 @@ impl Context {
             activity,
             shutdown,
             certificates: OnceLock::new(),
+            listening: OnceLock::new(),
         })
     }
 }

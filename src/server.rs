@@ -61,6 +61,10 @@ pub fn run_with_admin(
     if let Some(certificates) = tls {
         let _ = ctx.certificates.set(certificates);
     }
+    let listening = tcp
+        .iter()
+        .filter_map(|l| admin::metrics::socket_inode(&l.socket));
+    let _ = ctx.listening.set(listening.collect());
     // Step 1 of the diagram, armed now: when the trigger is pulled, every
     // handler stops reading (blocking readers notice within their read
     // timeout tick, event loops are woken) and answers what it has read.

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::tls::{server_config, CertDir};
 use common::*;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -16,26 +17,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 
-/// A self-signed certificate for `localhost` and 127.0.0.1, as PEM files
-/// in a fresh directory.
+/// A certificate pair (`common::tls`) and the paths the client is given.
 struct Certificate {
-    dir: PathBuf,
+    files: CertDir,
     cert: PathBuf,
     key: PathBuf,
 }
 
 impl Certificate {
     fn new(name: &str) -> Certificate {
-        let dir =
-            std::env::temp_dir().join(format!("upcase-client-tls-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let pair = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-        fs::write(&cert, pair.cert.pem()).unwrap();
-        fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
-        Certificate { dir, cert, key }
+        let files = CertDir::new(&format!("client-{name}"));
+        let (cert, key) = files.server();
+        Certificate { files, cert, key }
     }
 
     fn cert_arg(&self) -> &str {
@@ -43,13 +36,7 @@ impl Certificate {
     }
 
     fn config(&self) -> Arc<rustls::ServerConfig> {
-        upcase::certificates::server_config(&self.cert, &self.key).unwrap()
-    }
-}
-
-impl Drop for Certificate {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        server_config(&self.cert, &self.key)
     }
 }
 
@@ -298,7 +285,7 @@ fn max_reply_and_timeout_hold_over_tls() {
 fn the_ca_file_is_what_the_client_trusts() {
     // The library half: a CA file with no certificate is refused.
     let certificate = Certificate::new("emptyca");
-    let empty = certificate.dir.join("empty.pem");
+    let empty = certificate.files.dir.join("empty.pem");
     fs::write(&empty, "").unwrap();
     let error = upcase::certificates::client_config(Some(&empty)).unwrap_err();
     assert!(

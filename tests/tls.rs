@@ -1,118 +1,49 @@
 //! `--tls`: the line protocol over TLS in every model, checked with a
 //! rustls client and certificates made by rcgen at test time: a line
 //! answered, `close_notify` at shutdown, a handshake never finished closed
-//! at the idle timeout (and counted), SIGUSR1 re-reading the pair, and bad
-//! files refused at start with one line.
+//! at the idle timeout (and counted), a full server evicting an unfinished
+//! handshake. These run in-process (`server::run_with_admin` with a TLS
+//! listener); SIGUSR1 re-reading the pair and bad files refused at start
+//! with one line need the binary.
 
 mod common;
 
+use common::tls::*;
 use common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
-use rustls::{ClientConnection, StreamOwned};
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
+use std::time::Duration;
+use upcase::admin::Access;
+use upcase::config::ServerConfig;
 
-/// A directory of certificates for one test, removed at the end.
-struct Files {
-    dir: PathBuf,
+/// A server in `model` serving TLS with `cert` and `key` beside clear
+/// text, its admin endpoint open to loopback callers.
+fn start_tls(
+    model: &str,
+    cert: &Path,
+    key: &Path,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> InProcess {
+    InProcess::start_tls(model, (cert, key), Some(Access::open()), adjust)
 }
 
-impl Files {
-    fn new(name: &str) -> Files {
-        let dir = std::env::temp_dir().join(format!("upcase-tls-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        Files { dir }
-    }
-
-    /// A self-signed certificate for `localhost` valid until the middle
-    /// of `year`, and its key: (cert, key) paths named after `name`.
-    fn pair(&self, name: &str, year: i32) -> (PathBuf, PathBuf) {
-        let mut params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
-        params.not_after = rcgen::date_time_ymd(year, 6, 30);
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        let (cert_file, key_file) = (
-            self.dir.join(format!("{name}.crt")),
-            self.dir.join(format!("{name}.key")),
-        );
-        fs::write(&cert_file, cert.pem()).unwrap();
-        fs::write(&key_file, key.serialize_pem()).unwrap();
-        (cert_file, key_file)
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
-type Tls = StreamOwned<ClientConnection, TcpStream>;
-
-/// A rustls client trusting only `ca`, connected to `server` (the
-/// handshake happens on the first read or write).
-fn tls_client(server: SocketAddr, ca: &Path) -> Tls {
-    let mut roots = rustls::RootCertStore::empty();
-    for der in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(der.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connection =
-        ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
-    StreamOwned::new(connection, connect_to(server))
-}
-
-/// Sends `line` and returns the reply line.
-fn ask(client: &mut Tls, line: &str) -> std::io::Result<String> {
-    client.write_all(line.as_bytes())?;
-    let mut reply = String::new();
-    BufReader::new(client).read_line(&mut reply)?;
-    Ok(reply)
-}
-
-fn start_tls(model: &str, cert: &Path, key: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--model",
-        model,
-        "--tls",
-        "127.0.0.1:0",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    Server::start(&args)
-}
-
-/// A line over TLS and one in clear text beside it; at SIGTERM the TLS
+/// A line over TLS and one in clear text beside it; at shutdown the TLS
 /// client gets `close_notify` (rustls reports end of data only for it)
-/// and the server exits cleanly.
+/// and the server stops cleanly.
 fn answers_a_line_over_tls_and_ends_with_close_notify(model: &str) {
-    let files = Files::new(&format!("line-{model}"));
-    let (cert, key) = files.pair("server", 2049);
-    let mut server = start_tls(model, &cert, &key, &["--no-udp"]);
-    let tls = server.tls.expect("a tls listening on line");
+    let files = CertDir::new(&format!("line-{model}"));
+    let (cert, key) = files.server();
+    let server = start_tls(model, &cert, &key, |_| {});
     // Clear text first: `iterative` serves one client at a time.
     let mut plain = server.connect();
     round_trip(&mut plain, b"beside it\n", b"BESIDE IT\n");
     drop(plain);
-    let mut client = tls_client(tls, &cert);
+    let mut client = tls_client(server.tls.unwrap(), &cert);
     assert_eq!(ask(&mut client, "over tls\n").unwrap(), "OVER TLS\n");
-    send_signal(server.pid(), libc::SIGTERM);
+    server.trigger();
     let mut rest = Vec::new();
     let end = client.read_to_end(&mut rest);
     assert!(
@@ -120,22 +51,23 @@ fn answers_a_line_over_tls_and_ends_with_close_notify(model: &str) {
         "{model}: expected close_notify, got {end:?} after {rest:?}"
     );
     drop(client);
-    let status = server.wait_exit(PATIENCE).expect("exits after SIGTERM");
-    assert!(status.success(), "{model}: {}", server.stderr());
+    let summary = server.stop();
+    assert_eq!(
+        (summary.connections, summary.lines),
+        (2, 2),
+        "{model}: {summary}"
+    );
 }
 
 /// A client that connects and never sends its hello is closed at the idle
 /// timeout, counted as a failed handshake (reason timeout); a finished one
 /// as ok; the certificate's expiry is exported.
 fn an_unfinished_handshake_is_closed_at_the_idle_timeout(model: &str) {
-    let files = Files::new(&format!("idle-{model}"));
-    let (cert, key) = files.pair("server", 2049);
-    let server = start_tls(
-        model,
-        &cert,
-        &key,
-        &["--no-udp", "--idle-timeout", "1", "--admin", "127.0.0.1:0"],
-    );
+    let files = CertDir::new(&format!("idle-{model}"));
+    let (cert, key) = files.server();
+    let server = start_tls(model, &cert, &key, |config| {
+        config.idle_timeout = Some(Duration::from_millis(300))
+    });
     let tls = server.tls.unwrap();
     let mut silent = connect_to(tls);
     // Closed by the server (its FIN, or a reset), not by the read timeout.
@@ -143,9 +75,11 @@ fn an_unfinished_handshake_is_closed_at_the_idle_timeout(model: &str) {
         read_to_close_or_reset(&mut silent),
         "{model}: not closed within {PATIENCE:?}"
     );
+    // Closing it too ends the server's drain of it at once.
+    drop(silent);
     let mut client = tls_client(tls, &cert);
     assert_eq!(ask(&mut client, "done\n").unwrap(), "DONE\n");
-    let metrics = http_get(server.admin.unwrap(), "/metrics");
+    let metrics = http_get(server.admin(), "/metrics");
     for series in [
         "upcase_tls_handshakes_total{result=\"ok\"} 1",
         "upcase_tls_handshakes_total{result=\"failed\",reason=\"timeout\"} 1",
@@ -158,8 +92,7 @@ fn an_unfinished_handshake_is_closed_at_the_idle_timeout(model: &str) {
         );
     }
     drop(client);
-    let (status, log) = server.stop_with(libc::SIGTERM);
-    assert!(status.success(), "{model}: {log}");
+    server.stop();
 }
 
 /// Reads until the server ends the connection; false if it did not within
@@ -187,11 +120,11 @@ for_every_model!(
 
 #[test]
 fn sigusr1_gives_new_connections_the_new_pair_and_a_bad_file_keeps_the_old() {
-    let files = Files::new("reload");
-    let (cert, key) = files.pair("server", 2049);
+    let files = CertDir::new("reload");
+    let (cert, key) = files.server();
     let (first_cert, _) = files.pair("first", 2049);
     fs::copy(&cert, &first_cert).unwrap();
-    let server = start_tls("pool", &cert, &key, &["--no-udp"]);
+    let server = start_binary(&cert, &key);
     let tls = server.tls.unwrap();
     let mut before = tls_client(tls, &first_cert);
     assert_eq!(ask(&mut before, "before\n").unwrap(), "BEFORE\n");
@@ -232,17 +165,10 @@ fn sigusr1_gives_new_connections_the_new_pair_and_a_bad_file_keeps_the_old() {
 #[test]
 fn a_full_server_closes_an_unfinished_handshake_for_a_newcomer() {
     // One place; a client holds it and never sends its hello. Once it has
-    // been quiet long enough to be evictable (5 s), a newcomer gets it.
-    let files = Files::new("full");
-    let (cert, key) = files.pair("server", 2049);
-    let args = [
-        "--no-udp",
-        "--max-connections",
-        "1",
-        "--admin",
-        "127.0.0.1:0",
-    ];
-    let server = start_tls("pool", &cert, &key, &args);
+    // been quiet long enough to be evictable, a newcomer gets it.
+    let files = CertDir::new("full");
+    let (cert, key) = files.server();
+    let server = start_tls("pool", &cert, &key, |config| config.max_connections = 1);
     let tls = server.tls.unwrap();
     let mut silent = connect_to(tls);
     let deadline = std::time::Instant::now() + PATIENCE;
@@ -254,27 +180,37 @@ fn a_full_server_closes_an_unfinished_handshake_for_a_newcomer() {
         if std::time::Instant::now() >= deadline {
             break None;
         }
-        std::thread::sleep(std::time::Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(250));
     };
-    assert_eq!(
-        answered.as_deref(),
-        Some("NEWCOMER\n"),
-        "{}",
-        server.stderr()
-    );
+    assert_eq!(answered.as_deref(), Some("NEWCOMER\n"));
     assert!(
         read_to_close_or_reset(&mut silent),
         "the silent one was closed"
     );
-    let metrics = http_get(server.admin.unwrap(), "/metrics");
+    drop(silent);
+    let metrics = http_get(server.admin(), "/metrics");
     for series in [
         "upcase_tls_handshakes_total{result=\"failed\",reason=\"timeout\"} 1",
         "upcase_connections_closed_by_server_total{reason=\"idle_at_capacity\"} 1",
     ] {
         assert!(metrics.contains(series), "no {series} in {metrics}");
     }
-    let (status, log) = server.stop_with(libc::SIGTERM);
-    assert!(status.success(), "{log}");
+    let summary = server.stop();
+    assert_eq!(summary.idle_evictions, 1, "{summary}");
+}
+
+/// The binary serving TLS with `cert` and `key`, for what only a process
+/// shows (SIGUSR1).
+fn start_binary(cert: &Path, key: &Path) -> Server {
+    Server::start(&[
+        "--no-udp",
+        "--tls",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
 }
 
 /// Runs the server with `args` and expects it to exit at once with
@@ -297,8 +233,8 @@ fn refused(args: &[&str], code: i32) -> String {
 
 #[test]
 fn bad_files_are_one_line_and_exit_1_and_missing_ones_a_usage_error() {
-    let files = Files::new("bad");
-    let (cert, key) = files.pair("server", 2049);
+    let files = CertDir::new("bad");
+    let (cert, key) = files.server();
     let (_, other_key) = files.pair("other", 2049);
     let (expired, expired_key) = files.pair("expired", 2020);
     let (cert, key, other_key) = (

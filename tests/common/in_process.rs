@@ -10,14 +10,17 @@
 use super::PATIENCE;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use upcase::admin::Access;
+use upcase::certificates::Certificates;
 use upcase::config::{Model, ServerConfig};
 use upcase::server;
 use upcase::shutdown::ShutdownSignal;
 use upcase::stats::Summary;
-use upcase::tcp::Listener;
+use upcase::tcp::{Listener, Serves};
 
 /// A server running on a thread of this test.
 pub struct InProcess {
@@ -25,6 +28,8 @@ pub struct InProcess {
     pub udp: SocketAddr,
     /// The admin endpoint, when started with [`InProcess::start_with_admin`].
     pub admin: Option<SocketAddr>,
+    /// The TLS listener, when started with [`InProcess::start_tls`].
+    pub tls: Option<SocketAddr>,
     shutdown: ShutdownSignal,
     thread: Option<JoinHandle<io::Result<Summary>>>,
 }
@@ -55,6 +60,29 @@ impl InProcess {
         access: Option<Access>,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> InProcess {
+        InProcess::launch(model, udp, None, access, adjust)
+    }
+
+    /// Like [`InProcess::start_on`] on a free UDP port, also serving
+    /// lines over TLS with the pair `cert`, `key` on a free loopback port
+    /// (what `--tls` adds).
+    pub fn start_tls(
+        model: &str,
+        (cert, key): (&Path, &Path),
+        access: Option<Access>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> InProcess {
+        let certificates = Certificates::load(cert, key).expect("a usable certificate pair");
+        InProcess::launch(model, loopback_udp(), Some(certificates), access, adjust)
+    }
+
+    fn launch(
+        model: &str,
+        udp: UdpSocket,
+        tls: Option<Arc<Certificates>>,
+        access: Option<Access>,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> InProcess {
         let mut config = ServerConfig {
             model: model.parse::<Model>().expect("a model name"),
             ..ServerConfig::default()
@@ -67,20 +95,27 @@ impl InProcess {
             .try_init();
         // The binary's backlog (std's 128 would drop SYNs from a burst of
         // connects, each retried a second or more later).
-        let listener =
+        let listen = || {
             upcase::net::listen_tcp("127.0.0.1:0", upcase::net::system_max_backlog(), false)
-                .expect("listen on a loopback port");
+                .expect("listen on a loopback port")
+        };
+        let listener = listen();
         let (tcp_addr, udp_addr) = (listener.local_addr().unwrap(), udp.local_addr().unwrap());
+        let mut tcp = vec![Listener::plain(listener)];
+        let mut tls_addr = None;
+        if let Some(certificates) = tls {
+            let socket = listen();
+            tls_addr = Some(socket.local_addr().unwrap());
+            let serves = Serves::Tls(certificates);
+            tcp.push(Listener { socket, serves });
+        }
         let admin = access.map(|access| (TcpListener::bind("127.0.0.1:0").unwrap(), access));
         let admin_addr = admin.as_ref().map(|(admin, _)| admin.local_addr().unwrap());
         let shutdown = ShutdownSignal::new();
         let trigger = shutdown.clone();
         let thread = thread::Builder::new()
             .name("in-process server".into())
-            .spawn(move || {
-                let tcp = vec![Listener::plain(listener)];
-                server::run_with_admin(tcp, Some(udp), admin, config, trigger)
-            })
+            .spawn(move || server::run_with_admin(tcp, Some(udp), admin, config, trigger))
             .unwrap();
         // The listeners are bound and listening before `run` starts, so a
         // connect succeeds at once: nothing to wait for.
@@ -88,6 +123,7 @@ impl InProcess {
             tcp: tcp_addr,
             udp: udp_addr,
             admin: admin_addr,
+            tls: tls_addr,
             shutdown,
             thread: Some(thread),
         }

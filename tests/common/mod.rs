@@ -6,9 +6,11 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod admin;
 pub mod fake;
 pub mod in_process;
 pub mod netns;
+pub mod tls;
 #[allow(unused_imports)] // not every test file runs a server in-process
 pub use in_process::InProcess;
 

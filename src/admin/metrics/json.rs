@@ -5,6 +5,8 @@
 use super::snapshot;
 use crate::context::Context;
 use crate::stats::DatagramOutcome;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 
 /// `/stats.json`: the same numbers, plus each worker's state.
 pub fn json(ctx: &Context) -> String {
@@ -23,7 +25,7 @@ pub fn json(ctx: &Context) -> String {
         "model": ctx.config.model.name(),
         "workers": workers,
         "queued": s.queued,
-        "backlog": listen_backlog(),
+        "backlog": listen_backlog(ctx),
         "parked": s.parked,
         "connection_threads": s.connection_threads,
         "connections_active": s.open,
@@ -54,21 +56,13 @@ pub fn json(ctx: &Context) -> String {
 }
 
 /// Clients the kernel has connected and nobody has accepted yet: the
-/// accept queues of this process's listening TCP sockets (for a listener,
+/// accept queues of this server's listening TCP sockets (for a listener,
 /// `/proc/net/tcp`'s `rx_queue` is its accept-queue length). They are
 /// waiting too, before the pool's queue, and no counter of ours sees them.
-fn listen_backlog() -> u64 {
-    use procfs::process::{FDTarget, Process};
-    let Ok(fds) = Process::myself().and_then(|me| me.fd()) else {
+fn listen_backlog(ctx: &Context) -> u64 {
+    let Some(mine) = ctx.listening.get() else {
         return 0;
     };
-    let mine: std::collections::HashSet<u64> = fds
-        .flatten()
-        .filter_map(|fd| match fd.target {
-            FDTarget::Socket(inode) => Some(inode),
-            _ => None,
-        })
-        .collect();
     let tcp = procfs::net::tcp().unwrap_or_default();
     let tcp6 = procfs::net::tcp6().unwrap_or_default();
     tcp.iter()
@@ -76,4 +70,11 @@ fn listen_backlog() -> u64 {
         .filter(|e| e.state == procfs::net::TcpState::Listen && mine.contains(&e.inode))
         .map(|e| u64::from(e.rx_queue))
         .sum()
+}
+
+/// The inode `/proc/net/tcp` names `socket` by (its `/proc/self/fd`
+/// entry's); `None` without `/proc`.
+pub fn socket_inode(socket: &impl AsRawFd) -> Option<u64> {
+    let entry = format!("/proc/self/fd/{}", socket.as_raw_fd());
+    std::fs::metadata(entry).ok().map(|meta| meta.ino())
 }

@@ -6,7 +6,7 @@
 mod json;
 mod text;
 
-pub use json::json;
+pub use json::{json, socket_inode};
 pub use text::{prometheus, COMMIT, CONTENT_TYPE};
 
 use crate::context::Context;
