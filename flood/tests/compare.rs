@@ -57,13 +57,36 @@ fn compare_quick_writes_a_report_and_charts_for_every_model() {
         report.contains("never answered"),
         "the starved clients are counted: {report}"
     );
+    // TLS beside plain for every model, and the handshake's sentence.
+    let tls = report
+        .split("## TLS against plain")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no TLS section:\n{report}"));
+    for model in upcase::config::Model::ALL.map(|model| model.name()) {
+        let row = tls
+            .lines()
+            .find(|line| line.starts_with(&format!("| {model} | ")))
+            .unwrap_or_else(|| panic!("no TLS row for {model}:\n{tls}"));
+        assert!(
+            row.contains("plain:") || row.contains("never answered"),
+            "{row}"
+        );
+    }
+    assert!(tls.contains("- A new connection per line: "), "{tls}");
     // The page a teacher projects: self-contained, every section there.
     let page = std::fs::read_to_string(out.join("index.html")).unwrap();
     assert!(
         page.contains("<svg") && !page.contains("src=\"http"),
         "charts inline"
     );
-    for section in ["Ping-pong", "idle", "carrier", "flood", "What it shows"] {
+    for section in [
+        "Ping-pong",
+        "idle",
+        "TLS against plain",
+        "carrier",
+        "flood",
+        "What it shows",
+    ] {
         assert!(page.contains(section), "{section}");
     }
     for chart in [
@@ -72,6 +95,9 @@ fn compare_quick_writes_a_report_and_charts_for_every_model() {
         "latency_p99.svg",
         "idle.svg",
         "transports.svg",
+        "tls_ping.svg",
+        "tls_bulk.svg",
+        "tls_connections.svg",
     ] {
         let svg = std::fs::read_to_string(out.join(chart)).unwrap();
         assert!(svg.starts_with("<svg"), "{chart}");

@@ -14,6 +14,7 @@
 
 use crate::flood;
 use crate::payload::Text;
+use crate::reports::certificate::Certificate;
 use crate::reports::compare::spread::Spread;
 use crate::run::{Options, Target};
 use crate::server_process::{self, ServerProcess};
@@ -253,7 +254,7 @@ pub fn run(options: &BenchOptions) -> Result<String, String> {
         ));
     }
     raise_descriptor_limit();
-    let certificate = Certificate::make()?;
+    let certificate = Certificate::make("bench")?;
     let placement = Placement::choose(options.pin)?;
     let servers = &options.servers;
     // results[workload][server]: one sample per repetition, in order.
@@ -281,56 +282,6 @@ pub fn run(options: &BenchOptions) -> Result<String, String> {
         }
     }
     Ok(render(options, &placement, &chosen, &results))
-}
-
-/// The TLS rows' certificate (self-signed for 127.0.0.1) and its key, in a
-/// directory of their own removed at the end.
-struct Certificate {
-    dir: PathBuf,
-    client: upcase::client::TlsClient,
-}
-
-impl Certificate {
-    fn make() -> Result<Certificate, String> {
-        let dir = std::env::temp_dir().join(format!("upcase-bench-tls-{}", std::process::id()));
-        let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
-            .map_err(|e| format!("cannot make the TLS rows' certificate: {e}"))?;
-        let written = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(dir.join("server.crt"), pair.cert.pem()))
-            .and_then(|()| {
-                std::fs::write(dir.join("server.key"), pair.signing_key.serialize_pem())
-            });
-        let certificate = Certificate {
-            client: upcase::client::TlsClient {
-                config: upcase::certificates::client_config(Some(&dir.join("server.crt")))
-                    .map_err(|e| e.to_string())?,
-                server_name: upcase::certificates::server_name(None, "127.0.0.1:0")
-                    .map_err(|e| e.to_string())?,
-            },
-            dir,
-        };
-        written.map_err(|e| format!("cannot write the TLS rows' certificate: {e}"))?;
-        Ok(certificate)
-    }
-
-    /// The flags that start a server's TLS listener with this certificate.
-    fn server_flags(&self) -> Vec<String> {
-        let path = |name: &str| self.dir.join(name).to_string_lossy().into_owned();
-        vec![
-            "--tls".into(),
-            "127.0.0.1:0".into(),
-            "--tls-cert".into(),
-            path("server.crt"),
-            "--tls-key".into(),
-            path("server.key"),
-        ]
-    }
-}
-
-impl Drop for Certificate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn measure(

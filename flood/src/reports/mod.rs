@@ -10,10 +10,12 @@
 //! - [`soak`]: every model under good and hostile traffic, checked for
 //!   wrong replies and leaks;
 //! - [`chart`]: the SVG line charts they draw;
+//! - `certificate`: the throwaway certificate of their TLS runs;
 //! - [`transports`]: what a line costs over each carrier (threads vs
 //!   sockets).
 
 pub mod bench;
+mod certificate;
 pub mod chart;
 pub mod compare;
 pub mod lab;

@@ -1,11 +1,11 @@
 //! The comparison's charts: ping-pong throughput, the slowest client, p99
-//! latency, idle clients, throughput and connection set-up per model, the
-//! carriers, and the flood. Every point is a median with its range; a run
-//! that left clients unanswered is drawn in a band outside the plotted
-//! range, never at a value. A model keeps its colour and marker on every
-//! chart (its place in `Model::ALL`).
+//! latency, idle clients, throughput and connection set-up per model, TLS
+//! as a share of plain, the carriers, and the flood. Every point is a
+//! median with its range; a run that left clients unanswered is drawn in a
+//! band outside the plotted range, never at a value. A model keeps its
+//! colour and marker on every chart (its place in `Model::ALL`).
 
-use super::measure::{Carrier, Flooded, ModelResults, Ping};
+use super::measure::{Carrier, Flooded, ModelResults, Paired, Ping, TlsResults};
 use super::spread::Spread;
 use super::Plan;
 use crate::reports::chart::{self, Axes, Band, Bar, Point, Series};
@@ -175,5 +175,67 @@ pub(super) fn draw_all(
         "Under a flood: sent and answered per second",
         "messages per second",
         &bars,
+    )
+}
+
+/// The TLS section's charts: TLS as a percentage of plain, each
+/// repetition's TLS run over the plain run beside it.
+pub(super) fn draw_tls(out: &Path, plan: &Plan, results: &[TlsResults]) -> Result<(), String> {
+    let clients: Vec<f64> = plan.tls_clients.iter().map(|&c| c as f64).collect();
+    let series: Vec<Series> = results
+        .iter()
+        .map(|r| Series {
+            name: r.model.name().to_string(),
+            points: r
+                .ping
+                .iter()
+                .map(|(clients, p)| match p.served() {
+                    true => ranged(*clients as f64, &p.tls_pct),
+                    false => Point::apart(
+                        *clients as f64,
+                        Band::Below,
+                        format!("{} of {clients} never answered", p.starved),
+                    ),
+                })
+                .collect(),
+        })
+        .collect();
+    chart::line_chart(
+        &out.join("tls_ping.svg"),
+        "Ping-pong over TLS: round trips/s as % of plain",
+        &Axes {
+            x_label: "concurrent clients",
+            y_label: "TLS as % of plain",
+            x_ticks: &clients,
+        },
+        &series,
+    )?;
+    let bars = |value: fn(&TlsResults) -> &Paired| -> Vec<Bar> {
+        results
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                let p = value(r);
+                Bar {
+                    name: r.model.name().to_string(),
+                    value: p.tls_pct.median,
+                    range: Some((p.tls_pct.min, p.tls_pct.max)),
+                    color: index,
+                    note: Some(" %".into()),
+                }
+            })
+            .collect()
+    };
+    chart::bar_chart(
+        &out.join("tls_bulk.svg"),
+        "Bulk over TLS: pipelined MB/s as % of plain",
+        "TLS as % of plain",
+        &bars(|r| &r.bulk),
+    )?;
+    chart::bar_chart(
+        &out.join("tls_connections.svg"),
+        "A new connection per line over TLS: connections/s as % of plain",
+        "TLS as % of plain",
+        &bars(|r| &r.churn),
     )
 }

@@ -1,7 +1,8 @@
 //! `upcase-flood compare`: one command that starts the server in every
-//! threading model, runs the same workloads against each, measures the
-//! carriers of a message (threads vs sockets), and writes a report with
-//! tables and charts that a student can read in a minute.
+//! threading model, runs the same workloads against each (plain, and over
+//! TLS beside plain), measures the carriers of a message (threads vs
+//! sockets), and writes a report with tables and charts that a student can
+//! read in a minute.
 //!
 //! `measure` measures (every point the median of repeated runs,
 //! [`spread`]); `findings` turns the results into sections (tables, charts
@@ -51,6 +52,11 @@ struct Plan {
     /// How long a new client among idle ones may take to be answered.
     idle_patience: Duration,
     transport_round_trips: u64,
+    /// The TLS section's ping-pong client counts.
+    tls_clients: Vec<usize>,
+    /// The TLS section's window: each of its points is run twice (plain
+    /// and TLS), so its window is shorter than the others'.
+    tls_timed: Duration,
 }
 
 impl Plan {
@@ -63,6 +69,8 @@ impl Plan {
                 reps: 3,
                 idle_patience: Duration::from_millis(1500),
                 transport_round_trips: 5_000,
+                tls_clients: vec![1],
+                tls_timed: Duration::from_millis(200),
             }
         } else {
             Plan {
@@ -72,6 +80,8 @@ impl Plan {
                 reps: 5,
                 idle_patience: Duration::from_secs(3),
                 transport_round_trips: 100_000,
+                tls_clients: vec![1, 16, 128],
+                tls_timed: Duration::from_millis(500),
             }
         }
     }
@@ -82,9 +92,10 @@ pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
     // Many idle connections need many descriptors: use the whole allowance.
     upcase::process_stats::raise_fd_limit();
     let plan = Plan::new(options.quick);
-    let steps = Model::ALL.len() * (plan.reps + 1) + 2;
+    let steps = Model::ALL.len() * (2 * plan.reps + 1) + 2;
     let bar = progress_bar(options.progress, steps as u64);
     let results = measure::models(&plan, options, &bar)?;
+    let tls = measure::tls(&plan, options, &bar)?;
     bar.set_message("threads vs sockets");
     let carriers = measure::carriers(&plan)?;
     bar.inc(1);
@@ -95,7 +106,8 @@ pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
     std::fs::create_dir_all(&options.out)
         .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
     charts::draw_all(&options.out, &plan, &results, &carriers, &floods)?;
-    let sections = findings::sections(&plan, &results, &carriers, &floods);
+    charts::draw_tls(&options.out, &plan, &tls)?;
+    let sections = findings::sections(&plan, &results, &tls, &carriers, &floods);
     let preface = findings::preface(&plan, options.quick);
     let write = |name: &str, text: String| {
         let path = options.out.join(name);

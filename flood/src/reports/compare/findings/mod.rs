@@ -14,6 +14,7 @@ mod ping;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use super::spread::{human, Spread};
 use super::{Plan, WORKERS};

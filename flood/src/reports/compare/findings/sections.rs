@@ -1,8 +1,9 @@
-//! The sections after ping-pong: throughput and memory, idle clients, the
-//! carriers, and the flood. Every sentence is computed from the numbers.
+//! The sections after ping-pong: throughput and memory, idle clients, TLS
+//! (its own module), the carriers, and the flood. Every sentence is
+//! computed from the numbers.
 
-use super::{clients_phrase, micros, per_sec, ping, ranking, Section, Table};
-use crate::reports::compare::measure::{Carrier, Flooded, ModelResults};
+use super::{clients_phrase, micros, per_sec, ping, ranking, tls, Section, Table};
+use crate::reports::compare::measure::{Carrier, Flooded, ModelResults, TlsResults};
 use crate::reports::compare::spread::{human, Spread};
 use crate::reports::compare::{Plan, PIPELINED_LINES, WORKERS};
 use crate::run::Transport;
@@ -11,6 +12,7 @@ use crate::run::Transport;
 pub(in crate::reports::compare) fn sections(
     plan: &Plan,
     results: &[ModelResults],
+    tls: &[TlsResults],
     carriers: &[Carrier],
     floods: &[Flooded],
 ) -> Vec<Section> {
@@ -18,6 +20,7 @@ pub(in crate::reports::compare) fn sections(
         ping::section(plan, results),
         throughput_and_memory(results),
         idle(plan, results),
+        tls::section(plan, tls),
         carriers_section(carriers),
         flood(floods),
     ]

@@ -5,7 +5,8 @@
 use super::ping::finding;
 use super::sections::{carriers_section, flood};
 use super::sketches;
-use crate::reports::compare::measure::{Carrier, Flooded, Ping};
+use super::tls::cost as tls_cost;
+use crate::reports::compare::measure::{Carrier, Flooded, Paired, Ping};
 use crate::reports::compare::spread::Spread;
 use crate::run::Transport;
 
@@ -194,4 +195,53 @@ fn every_model_is_introduced_by_its_own_shape() {
     // event loops accept for themselves.
     assert!(diagram_of("pool").starts_with("acceptor ──channel──▶"));
     assert!(diagram_of("event-loops").starts_with("listening socket"));
+}
+
+fn paired(plain: Spread, tls: Spread, tls_pct: Spread) -> Paired {
+    Paired {
+        plain,
+        tls,
+        tls_pct,
+        starved: 0,
+        starved_runs: 0,
+        runs: 3,
+    }
+}
+
+#[test]
+fn tls_costs_only_beyond_the_spread_and_never_for_a_starving_model() {
+    // The handshake: a tenth of plain, ranges far apart.
+    let handshake = paired(
+        s(8000.0, 7500.0, 8600.0),
+        s(900.0, 850.0, 1000.0),
+        s(11.0, 10.0, 13.0),
+    );
+    // Per line: 5 % apart, ranges overlapping.
+    let line = paired(
+        s(40_000.0, 36_000.0, 44_000.0),
+        s(38_000.0, 35_000.0, 41_000.0),
+        s(95.0, 88.0, 101.0),
+    );
+    let mut starving = paired(
+        s(20_000.0, 19_000.0, 21_000.0),
+        s(2000.0, 1900.0, 2100.0),
+        s(10.0, 9.0, 11.0),
+    );
+    starving.starved = 1;
+    starving.starved_runs = 1;
+    let sentence = tls_cost(
+        "A new connection per line",
+        &[
+            ("pool", &handshake),
+            ("event-loops", &line),
+            ("iterative", &starving),
+        ],
+        &|v| format!("{v:.0}/s"),
+    );
+    assert_eq!(
+        sentence,
+        "A new connection per line: over TLS `pool` kept 11 % of plain (900/s against \
+         8000/s), beyond the spread of the runs; `event-loops` (95 %) level with plain within \
+         noise; `iterative` left clients unanswered, so not compared."
+    );
 }
