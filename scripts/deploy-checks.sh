@@ -14,7 +14,9 @@
 #                      balanced and 0 lost; then one instance stopped mid-run,
 #                      and what the clients saw is printed
 #   upcase-alerts.yml  `promtool check rules`, `promtool test rules` on
-#                      upcase-alerts.test.yml, every metric it names in a scrape
+#                      upcase-alerts.test.yml, every metric it names in a
+#                      scrape (of an instance with --tls and a certificate
+#                      openssl makes, whose notAfter the scrape must give)
 #   the admin endpoint a real Prometheus scrapes it; its HTTP API's
 #                      rate(upcase_lines_total[...]) is within 10% of what a
 #                      flood reported; `promtool check metrics` on a scrape
@@ -31,7 +33,7 @@ set -euo pipefail
 cd "$root"
 
 for tool in ip python3 haproxy nginx systemd-analyze systemd-socket-activate prometheus promtool \
-    ss; do
+    ss openssl; do
     command -v "$tool" >/dev/null || { echo "deploy-checks.sh: needs $tool (scripts/install-system-packages.sh)" >&2; exit 2; }
 done
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] \
@@ -199,7 +201,21 @@ kill -QUIT "$nginx_pid"   # nginx's graceful stop
 wait_until 10 not_running "$nginx_pid" || fail "nginx did not stop"
 
 echo "== Prometheus scrapes --admin; rate(upcase_lines_total) against the flood's own count"
-start_instance 4 127.0.0.5:7878 --workers 1 --admin 127.0.0.5:7879
+# With --tls too, so that the TLS metrics (the certificate's expiry, which
+# an alert names) are in the scrape: a certificate valid for 30 days.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=127.0.0.5 -addext subjectAltName=IP:127.0.0.5 \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$work/tls.key" -out "$work/tls.crt" 2>"$work/openssl.err" \
+    || fail "openssl could not make a certificate: $(cat "$work/openssl.err")"
+start_instance 4 127.0.0.5:7878 --workers 1 --admin 127.0.0.5:7879 \
+    --tls 127.0.0.5:7880 --tls-cert "$work/tls.crt" --tls-key "$work/tls.key"
+not_after=$(openssl x509 -noout -enddate -in "$work/tls.crt" | sed 's/^notAfter=//')
+expected=$(date -d "$not_after" +%s)
+exported=$(metric 127.0.0.5:7879 upcase_tls_certificate_expiry_seconds)
+echo "  openssl: notAfter=$not_after ($expected); the scrape: upcase_tls_certificate_expiry_seconds $exported"
+[ "$exported" = "$expected" ] || fail "upcase_tls_certificate_expiry_seconds is not the certificate's notAfter"
+pass "the certificate's expiry is in the scrape, as openssl reads it"
 cat >"$work/prometheus.yml" <<'EOF'
 global:
   scrape_interval: 1s
