@@ -11,7 +11,7 @@
 //!
 //! A turn ([`Parked::wait`], then [`Parked::ready`] for each event, then
 //! [`Parked::finish_turn`]):
-//! 1. wait for readiness: not at all while a connection is due another
+//! 1. wait for readiness (`wait.rs`): not at all while a connection is due another
 //!    turn, a few microseconds of looking while that pays
 //!    ([`busy_poll`](crate::busy_poll)), else sleep until an event, a
 //!    wake-up or the next timer tick;
@@ -32,42 +32,16 @@ use crate::tcp::evented::{EventedConnection, Scratch, Wait};
 use crate::tcp::session::Ending;
 use crate::tcp::ConnectionEnd;
 use mio::event::Event;
-use mio::{Events, Interest, Token};
+use mio::{Interest, Token};
 use slab::Slab;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How soon a draining connection is looked at again while it waits for
-/// its last replies to be acknowledged.
-const ACK_RECHECK: Duration = Duration::from_millis(5);
+mod wait;
 
-/// Work a thread has besides its parked connections, which its poller does
-/// not report: a `pool` worker's queued jobs. It is looked for while
-/// busy-polling, and announced sleep lets whoever queues it wake the thread.
-pub trait Elsewhere {
-    /// Whether some is waiting now.
-    fn pending(&self) -> bool;
-    /// The thread is about to sleep: from now on, queuing work must wake
-    /// it. Returns whether work came meanwhile (then it does not sleep).
-    fn going_to_sleep(&self) -> bool;
-    /// The thread is awake again.
-    fn awake(&self);
-}
-
-/// No work but the parked connections (and the poller's other sockets).
-pub struct Nothing;
-
-impl Elsewhere for Nothing {
-    fn pending(&self) -> bool {
-        false
-    }
-    fn going_to_sleep(&self) -> bool {
-        false
-    }
-    fn awake(&self) {}
-}
+pub use wait::{Elsewhere, Nothing};
 
 /// One thread's parked connections and the poller they wait on.
 pub struct Parked {
@@ -228,51 +202,6 @@ impl Parked {
                 None
             }
         }
-    }
-
-    /// Waits for readiness: not at all while connections are due another
-    /// turn; otherwise looks for a few microseconds while that pays (see
-    /// [`busy_poll`](crate::busy_poll)), then sleeps until an event, a
-    /// wake-up or the next timer tick. Work `elsewhere` ends the wait too.
-    pub fn wait(&mut self, events: &mut Events, elsewhere: &impl Elsewhere) -> io::Result<()> {
-        let waited = self.wait_for_events(events, elsewhere);
-        self.ctx.activity.woke(self.id, events.iter().count());
-        waited
-    }
-
-    fn wait_for_events(
-        &mut self,
-        events: &mut Events,
-        elsewhere: &impl Elsewhere,
-    ) -> io::Result<()> {
-        if !self.again.is_empty() || elsewhere.pending() {
-            return self.poller.poll(events, Some(Duration::ZERO));
-        }
-        if !self.awaiting_acks.is_empty() {
-            return self.poller.poll(events, Some(ACK_RECHECK));
-        }
-        let poller = &mut self.poller;
-        let mut failure = None;
-        let found = self
-            .busy
-            .look(|| match poller.poll(events, Some(Duration::ZERO)) {
-                Ok(()) => !events.is_empty() || elsewhere.pending(),
-                Err(error) => {
-                    failure = Some(error);
-                    true
-                }
-            });
-        if found {
-            return failure.map_or(Ok(()), Err);
-        }
-        if elsewhere.going_to_sleep() {
-            elsewhere.awake();
-            return self.poller.poll(events, Some(Duration::ZERO));
-        }
-        let (poller, tick) = (&mut self.poller, self.tick);
-        let slept = self.busy.sleep(|| poller.poll(events, Some(tick)));
-        elsewhere.awake();
-        slept
     }
 
     /// Serves the connection an event reports ready. Returns `false` for
