@@ -23,21 +23,26 @@ fn stop_with_idle_clients(model: &str, signal: i32) {
     let server = Server::start_model(model, &["--workers", "2"]);
     let mut idle = server.connect();
     round_trip(&mut idle, b"then idle\n", b"THEN IDLE\n");
+    let mut clients = vec![idle];
     // A client that has sent half a line: it must not get half a reply.
-    let mut partial = None;
     if model != "iterative" {
         let mut client = server.connect();
         round_trip(&mut client, b"ok\n", b"OK\n");
         client.write_all(b"half a line").unwrap();
-        partial = Some(client);
+        clients.push(client);
     }
+    // Each client reads until the server closes, then closes too, as a
+    // client does (the server waits for that before it lets go).
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| thread::spawn(move || read_to_close(&mut client)))
+        .collect();
     let (status, log) = server.stop_with(signal);
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("shutdown complete"), "{log}");
     assert!(log.contains("lines"), "{log}");
-    assert_eq!(read_to_close(&mut idle), b"");
-    if let Some(mut client) = partial {
-        assert_eq!(read_to_close(&mut client), b"");
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), b"");
     }
 }
 
@@ -137,7 +142,9 @@ fn a_streaming_client_gets_whole_replies_and_a_clean_close_at_shutdown(model: &s
     let mut signalled = false;
     let ending = loop {
         match reader.read(&mut buf) {
-            Ok(0) => break Ok(()),
+            // The server's FIN: the client ends its side too, which ends
+            // the sender and the server's drain.
+            Ok(0) => break stream.shutdown(std::net::Shutdown::Write),
             Ok(n) => received.extend_from_slice(&buf[..n]),
             Err(error) => break Err(error),
         }
