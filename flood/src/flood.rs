@@ -6,7 +6,7 @@
 //! any case by `--timeout`, after which clients stop and what is missing is
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
-use crate::clients::{blocking, connect, datagram, ping_pong, pipelined};
+use crate::clients::{connect, ping_pong, pipelined, thread_per_client, udp_window};
 use crate::report::Report;
 use crate::run::{FloodError, Options, RunState, Target, REPLY_TIMEOUT};
 use crate::tally::Tally;
@@ -22,7 +22,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
     let (transport, address) = (options.target.transport(), options.target.addr());
     match options.target {
         Target::Tcp(addr) => connect::probe(addr),
-        Target::Udp(addr) => datagram::probe(addr),
+        Target::Udp(addr) => udp_window::probe(addr),
     }
     .map_err(FloodError)?;
     let idle = open_idle_connections(&options)?;
@@ -119,11 +119,11 @@ fn clients(ids: &[usize], run: &RunState) -> Vec<Tally> {
 fn client(id: usize, run: &RunState) -> Tally {
     match run.options.target {
         Target::Tcp(addr) if run.options.connect_per_line => {
-            blocking::connect_per_line(id, addr, run)
+            thread_per_client::connect_per_line(id, addr, run)
         }
         Target::Tcp(addr) if run.options.pipeline > 1 => pipelined::pipelined(id, addr, run),
-        Target::Tcp(addr) => blocking::ping_pong(id, addr, run),
-        Target::Udp(addr) => datagram::client(id, addr, run),
+        Target::Tcp(addr) => thread_per_client::ping_pong(id, addr, run),
+        Target::Udp(addr) => udp_window::client(id, addr, run),
     }
 }
 

@@ -7,13 +7,13 @@
 //! - [`ping_pong`]: one line in flight per connection, many clients per
 //!   thread on a poller (the default);
 //! - [`pipelined`]: up to `--pipeline` lines in flight on one connection;
-//! - [`blocking`]: a thread per client on blocking sockets: ping-pong with
-//!   `--reconnect`, and `--connect-per-line`;
-//! - [`datagram`]: UDP, up to `--pipeline` datagrams in flight, loss and
+//! - [`thread_per_client`]: a thread per client on blocking sockets:
+//!   ping-pong with `--reconnect`, and `--connect-per-line`;
+//! - [`udp_window`]: UDP, up to `--pipeline` datagrams in flight, loss and
 //!   reordering counted.
 
-pub mod blocking;
 pub mod connect;
-pub mod datagram;
 pub mod ping_pong;
 pub mod pipelined;
+pub mod thread_per_client;
+pub mod udp_window;

@@ -7,8 +7,8 @@
 //! its own scheduler into the latency tail it reports (`docs/performance.md`,
 //! "Many clients"). A poller answers whichever connection has its reply,
 //! in one system call for all of them. (`--reconnect` keeps the simple
-//! thread-per-client loop in [`super::blocking`]: it is about surviving
-//! a restart, not about speed.)
+//! thread-per-client loop of [`super::thread_per_client`]: it is about
+//! surviving a restart, not about speed.)
 //!
 //! With `--tls` each client's rustls session is driven by the same
 //! readiness: records are read when the socket is readable and written
