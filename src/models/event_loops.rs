@@ -34,7 +34,7 @@
 use crate::context::Context;
 use crate::recover::panic_message;
 use crate::registry::Connection;
-use crate::tcp::acceptor::{self, Accepted, Acceptor};
+use crate::tcp::acceptor::{self, Acceptor};
 use crate::tcp::balance::Balance;
 use crate::tcp::parked::{listener_index, listener_token, Nothing, Parked};
 use crate::tcp::Listener;
@@ -236,13 +236,13 @@ impl EventLoop {
         }
         let (listeners, ctx) = (Arc::clone(&self.listeners), Arc::clone(&self.ctx));
         let parked = &mut self.parked;
-        let accepted = self.acceptor.accept_some(
+        let taken = self.acceptor.take(
             &listeners[index],
             &ctx,
             ACCEPTS_PER_WAKE,
             &mut |connection: Connection| parked.adopt(connection),
         );
-        if accepted == Accepted::OutOfResources {
+        if taken.is_err() {
             self.accept_again_at = Some(Instant::now() + acceptor::BACKOFF);
         }
     }

@@ -15,6 +15,7 @@
 //! connection instead of blocking on it.
 
 use crate::context::Context;
+use crate::registry::Connection;
 use crate::tcp::acceptor;
 use crate::tcp::blocking;
 use crate::tcp::Listener;
@@ -28,7 +29,7 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     // The queue holds one waiting connection per worker; past that the
     // acceptor waits and the kernel's listen backlog holds the rest.
     let pool = ThreadPool::new(workers, workers, "worker")?;
-    acceptor::accept_loop(&listeners, &ctx, |connection| {
+    acceptor::run(&listeners, &ctx, |connection: Connection| {
         let job_ctx = Arc::clone(&ctx);
         let id = connection.id();
         let job = move |_: &mut ()| {

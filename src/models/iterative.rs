@@ -11,6 +11,7 @@
 
 use crate::context::Context;
 use crate::recover::run_catching_panics;
+use crate::registry::Connection;
 use crate::tcp::acceptor;
 use crate::tcp::blocking;
 use crate::tcp::Listener;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 
 /// Serves one connection at a time on the calling thread.
 pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
-    acceptor::accept_loop(&listeners, &ctx, |connection| {
+    acceptor::run(&listeners, &ctx, |connection: Connection| {
         ctx.activity.serving(0, Some(connection.id()));
         run_catching_panics("iterative server", || blocking::serve(connection, &ctx));
         ctx.activity.serving(0, None);

@@ -21,15 +21,16 @@
 //! what a worker does when its client goes quiet: there it blocks in
 //! `read`, here it parks. Which is why a `pool` worker owns something
 //! besides its thread ([`Parking`]), and waits on both its channel and its
-//! poller: a sleeping worker announces it, and the acceptor wakes one such
-//! worker for each connection it queues (a busy worker takes the next job
-//! between turns without being woken). A worker takes one job per turn,
-//! so it never starves its parked connections, and a burst of new
-//! connections is shared among the workers instead of taken by the first.
+//! poller: a sleeping worker announces it, and once the acceptor has
+//! queued a batch it wakes one such worker for each connection in it (a
+//! busy worker takes the next job between turns without being woken). A
+//! worker takes one job per turn, so it never starves its parked
+//! connections, and a burst of new connections is shared among the
+//! workers instead of taken by the first.
 
 use crate::context::Context;
 use crate::registry::Connection;
-use crate::tcp::acceptor;
+use crate::tcp::acceptor::{self, HandOver};
 use crate::tcp::balance::Balance;
 use crate::tcp::parked::{Elsewhere, Parked};
 use crate::tcp::Listener;
@@ -74,18 +75,48 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
             ctx: Arc::clone(&ctx),
         });
     let pool = ThreadPool::with_states(parkings, QUEUE, "worker")?;
-    acceptor::accept_loop(&listeners, &ctx, |connection| {
+    let queue = Queue {
+        pool: &pool,
+        roster: &roster,
+        ctx: &ctx,
+        queued: 0,
+    };
+    acceptor::run(&listeners, &ctx, queue)
+    // Dropping `pool` closes the channel and joins the workers once their
+    // connections end.
+}
+
+/// The acceptor's side of the channel: queues each connection as it is
+/// admitted, and wakes sleeping workers once a batch is queued.
+struct Queue<'a> {
+    pool: &'a ThreadPool<Parking>,
+    roster: &'a Roster,
+    ctx: &'a Context,
+    /// Connections queued since the last wake-up.
+    queued: usize,
+}
+
+impl HandOver for Queue<'_> {
+    fn connection(&mut self, connection: Connection) {
         let job = move |parking: &mut Parking| parking.serve(connection);
-        ctx.activity.queue(1);
-        if pool.execute_unless_shutdown(job, &ctx.shutdown).is_err() {
-            ctx.activity.queue(-1);
+        self.ctx.activity.queue(1);
+        if self
+            .pool
+            .execute_unless_shutdown(job, &self.ctx.shutdown)
+            .is_err()
+        {
+            self.ctx.activity.queue(-1);
             log::debug!("shutting down: a queued connection was closed unserved");
             return;
         }
-        roster.wake_one();
-    })
-    // Dropping `pool` closes the channel and joins the workers once their
-    // connections end.
+        self.queued += 1;
+    }
+
+    /// One sleeping worker per connection queued (the least busy first):
+    /// a worker that is awake looks at the channel after its turn.
+    fn batch_taken(&mut self) {
+        self.roster.wake(std::mem::take(&mut self.queued));
+    }
 }
 
 /// A `pool` worker's own state: the connections it has parked.
@@ -177,25 +208,32 @@ impl Roster {
         }
     }
 
-    /// Wakes the sleeping worker holding the fewest connections, if any
-    /// worker sleeps, to take the job just queued (a worker that is awake
-    /// looks at the channel after its turn).
-    fn wake_one(&self) {
-        self.wake_one_but(None);
+    /// Wakes up to `jobs` sleeping workers, those holding the fewest
+    /// connections first, to take the jobs just queued (a worker that is
+    /// awake looks at the channel after its turn).
+    fn wake(&self, jobs: usize) {
+        for _ in 0..jobs {
+            if !self.wake_one_but(None) {
+                break;
+            }
+        }
     }
 
-    /// [`Roster::wake_one`], never waking `but` (the worker asking).
-    fn wake_one_but(&self, but: Option<usize>) {
+    /// Wakes the sleeping worker holding the fewest connections, never
+    /// `but` (the worker asking); returns whether one was asleep.
+    fn wake_one_but(&self, but: Option<usize>) -> bool {
         // Pairs with the fence in `going_to_sleep`: either the worker sees
         // the job before it sleeps, or this sees the worker asleep.
         fence(Ordering::SeqCst);
         let sleeper = self
             .balance
             .least_busy(|id| Some(id) != but && self.asleep[id].load(Ordering::SeqCst));
-        if let Some(id) = sleeper {
-            self.asleep[id].store(false, Ordering::SeqCst);
-            self.balance.wake(id);
-        }
+        let Some(id) = sleeper else {
+            return false;
+        };
+        self.asleep[id].store(false, Ordering::SeqCst);
+        self.balance.wake(id);
+        true
     }
 }
 
@@ -223,7 +261,7 @@ impl Elsewhere for QueuedJobs<'_> {
             // acceptor woke someone when it queued them, but that one may
             // have taken its share and gone back to sleep. Pass them on, or
             // they wait for a timer tick.
-            self.roster.wake_one_but(Some(self.id));
+            let _ = self.roster.wake_one_but(Some(self.id));
         }
         false
     }

@@ -12,6 +12,7 @@
 
 use crate::context::Context;
 use crate::recover::run_catching_panics;
+use crate::registry::Connection;
 use crate::tcp::acceptor;
 use crate::tcp::blocking;
 use crate::tcp::Listener;
@@ -26,7 +27,7 @@ pub const STACK_SIZE: usize = 256 * 1024;
 /// Serves each connection on a thread of its own.
 pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let result = acceptor::accept_loop(&listeners, &ctx, |connection| {
+    let result = acceptor::run(&listeners, &ctx, |connection: Connection| {
         join_finished(&mut threads);
         let peer = connection.to_string();
         let thread_ctx = Arc::clone(&ctx);

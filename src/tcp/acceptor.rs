@@ -2,8 +2,14 @@
 //!
 //! It owns the listening sockets and decides who gets in: connections past
 //! `--max-connections` get `error: too many connections` and are closed at
-//! once; the rest are registered and handed to the model's `hand_over`
-//! (a channel send, a thread spawn, or for `iterative`, serving inline).
+//! once; the rest are registered and handed over to the model
+//! ([`HandOver`]: a channel send, a thread spawn, or for `iterative`,
+//! serving inline).
+//!
+//! The acceptor takes what the listen queue holds in batches, and the
+//! model hears when a batch is taken: `pool` queues each connection as it
+//! comes and wakes its sleeping workers once per batch, not once per
+//! connection (each wake-up is a context switch on the worker's CPU).
 //!
 //! Every model's acceptor waits the same way: the listeners are
 //! non-blocking and waited on with a poller, which the shutdown signal
@@ -14,7 +20,7 @@
 //! queued at shutdown stay in the kernel's queue for whoever serves next.
 //!
 //! `event-loops` has no acceptor thread: every loop watches the listener
-//! on its own poller and calls [`Acceptor::accept_some`] itself, a few
+//! on its own poller and calls [`Acceptor::take`] itself, a few
 //! connections per wake-up, so a new connection is served by the thread
 //! that accepted it, with no hand-off, and no loop takes them all.
 //!
@@ -37,23 +43,37 @@ use std::time::Duration;
 /// How long to wait before accepting again after running out of resources.
 pub const BACKOFF: Duration = Duration::from_millis(100);
 
-/// Accepts connections on every listener until the shutdown trigger is
-/// pulled, passing each admitted one to `hand_over`.
-pub fn accept_loop(
-    listeners: &[Listener],
-    ctx: &Context,
-    mut hand_over: impl FnMut(Connection),
-) -> io::Result<()> {
-    accept_polled(listeners, ctx, &mut Acceptor::new(), &mut hand_over)
+/// The most connections the acceptor takes before handing them over: a
+/// long burst is handed over in parts, so the first of it is not kept
+/// waiting for the last.
+const BATCH: usize = 32;
+
+/// Where the acceptor puts the connections it admits: a model's channel,
+/// a thread per connection, or (for `iterative`) serving inline.
+pub trait HandOver {
+    /// Takes one admitted connection.
+    fn connection(&mut self, connection: Connection);
+
+    /// The acceptor has taken a batch (everything that was queued, or its
+    /// limit) and goes back to the listen queue or to sleep: the time to
+    /// wake whoever serves the batch, once for all of it.
+    fn batch_taken(&mut self) {}
 }
 
-/// Non-blocking listeners, waited on with a poller the shutdown wakes.
-fn accept_polled(
-    listeners: &[Listener],
-    ctx: &Context,
-    acceptor: &mut Acceptor,
-    hand_over: &mut impl FnMut(Connection),
-) -> io::Result<()> {
+/// A closure takes each connection; it has nothing to do per batch.
+impl<F: FnMut(Connection)> HandOver for F {
+    fn connection(&mut self, connection: Connection) {
+        self(connection)
+    }
+}
+
+/// The acceptor thread: accepts connections on every listener until the
+/// shutdown trigger is pulled, and hands the admitted ones over in batches.
+///
+/// The listeners are non-blocking and waited on with a poller the shutdown
+/// wakes.
+pub fn run(listeners: &[Listener], ctx: &Context, mut hand_over: impl HandOver) -> io::Result<()> {
+    let mut acceptor = Acceptor::new();
     let mut poller = Poller::woken_by(&ctx.shutdown)?;
     let mut watched = Vec::with_capacity(listeners.len());
     let mut result = Ok(());
@@ -77,7 +97,7 @@ fn accept_polled(
         // are edge-triggered too.
         let mut starved = false;
         for listener in listeners {
-            starved |= acceptor.accept_ready(listener, ctx, hand_over) == Accepted::OutOfResources;
+            starved |= acceptor.take_all(listener, ctx, &mut hand_over).is_err();
         }
         if starved {
             ctx.shutdown.sleep(BACKOFF);
@@ -98,15 +118,10 @@ fn accept_polled(
     result
 }
 
-/// How an [`Acceptor::accept_ready`] call ended.
+/// The process or system is out of descriptors or memory: try again after
+/// [`BACKOFF`] (the failure is logged, throttled).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accepted {
-    /// Nobody else is waiting (or shutdown has begun).
-    AllWaiting,
-    /// The process or system is out of descriptors or memory: try again
-    /// after [`BACKOFF`] (the failure is logged, throttled).
-    OutOfResources,
-}
+pub struct OutOfResources;
 
 /// Accepts and admits connections, and logs refusals and exhaustion
 /// without flooding the log.
@@ -133,28 +148,35 @@ impl Acceptor {
         }
     }
 
-    /// Accepts every connection waiting in the queue, handing each
-    /// admitted one to `hand_over`.
-    pub fn accept_ready(
+    /// Takes every connection waiting in the listener's queue (or until
+    /// shutdown), in batches of at most [`BATCH`], each handed over whole.
+    fn take_all(
         &mut self,
         listener: &Listener,
         ctx: &Context,
-        hand_over: &mut impl FnMut(Connection),
-    ) -> Accepted {
-        self.accept_some(listener, ctx, usize::MAX, hand_over)
+        hand_over: &mut impl HandOver,
+    ) -> Result<(), OutOfResources> {
+        loop {
+            let taken = self.take(listener, ctx, BATCH, hand_over);
+            hand_over.batch_taken();
+            if taken? < BATCH {
+                return Ok(());
+            }
+        }
     }
 
-    /// Like [`accept_ready`](Self::accept_ready), but takes at most
-    /// `budget` connections: the rest wait in the queue for another thread
-    /// (or this one's next turn). Returns [`Accepted::AllWaiting`] when the
-    /// budget is spent too.
-    pub fn accept_some(
+    /// Takes at most `budget` connections from the listener's queue,
+    /// handing each admitted one to `hand_over`: the rest wait in the
+    /// queue for another thread (or this one's next turn). Returns how
+    /// many were taken: fewer than `budget` when the queue ran empty (or
+    /// shutdown began).
+    pub fn take(
         &mut self,
         listener: &Listener,
         ctx: &Context,
         budget: usize,
-        hand_over: &mut impl FnMut(Connection),
-    ) -> Accepted {
+        hand_over: &mut impl HandOver,
+    ) -> Result<usize, OutOfResources> {
         let mut taken = 0;
         while taken < budget && !ctx.shutdown.is_triggered() {
             match listener.socket.accept() {
@@ -169,13 +191,13 @@ impl Acceptor {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if is_out_of_resources(&error) => {
                     self.starved(&error);
-                    return Accepted::OutOfResources;
+                    return Err(OutOfResources);
                 }
                 // The client gave up while queued (ECONNABORTED) and the like.
                 Err(error) => log::debug!("accept failed: {error}"),
             }
         }
-        Accepted::AllWaiting
+        Ok(taken)
     }
 
     fn admit(
@@ -184,7 +206,7 @@ impl Acceptor {
         peer: SocketAddr,
         listener: &Listener,
         ctx: &Context,
-        hand_over: &mut impl FnMut(Connection),
+        hand_over: &mut impl HandOver,
     ) {
         match ctx.registry.admit(stream, peer) {
             Ok(mut connection) => {
@@ -193,7 +215,7 @@ impl Acceptor {
                 }
                 ctx.stats.connection_opened();
                 log::debug!("{connection} connected");
-                hand_over(connection);
+                hand_over.connection(connection);
             }
             Err((stream, refusal)) => {
                 ctx.stats
