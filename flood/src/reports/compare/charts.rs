@@ -216,12 +216,18 @@ pub(super) fn draw_tls(out: &Path, plan: &Plan, results: &[TlsResults]) -> Resul
             .enumerate()
             .map(|(index, r)| {
                 let p = value(r);
+                // The bar is of the runs that answered every line; the
+                // others are named beside it, never drawn as a value.
+                let note = match p.starved_runs {
+                    0 => " %".to_string(),
+                    never => format!(" %, never answered in {never} of {} runs", p.runs),
+                };
                 Bar {
                     name: r.model.name().to_string(),
                     value: p.tls_pct.median,
                     range: Some((p.tls_pct.min, p.tls_pct.max)),
                     color: index,
-                    note: Some(" %".into()),
+                    note: Some(note),
                 }
             })
             .collect()
