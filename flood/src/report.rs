@@ -104,6 +104,9 @@ impl Report {
             "connections_cut": t.connections_cut,
             "starved_clients": self.starved_clients(),
             "slowest_client_per_sec": round3(self.slowest_client_rate()),
+            // Each client's good replies inside the window, in client order
+            // (a flood thread's clients together): who was left behind.
+            "per_client": self.per_client,
             "errors": t.error_count,
             "error_messages": t.errors,
             "seconds": round3(self.seconds),

@@ -130,6 +130,14 @@ fn a_wrong_server_is_caught_and_the_exit_status_says_so() {
         assert_eq!(report["mismatches"], 20, "{mode:?}");
         assert_eq!(report["replies_ok"], 180, "{mode:?}");
         assert_eq!(report["lost"], 0, "{mode:?}");
+        let per_client: Vec<u64> = report["per_client"]
+            .as_array()
+            .expect("per_client is a list")
+            .iter()
+            .map(|n| n.as_u64().expect("a count"))
+            .collect();
+        assert_eq!(per_client.len(), 2, "{mode:?}");
+        assert_eq!(per_client.iter().sum::<u64>(), 180, "{mode:?}");
     }
 }
 
