@@ -164,6 +164,11 @@ pub struct ServerConfig {
     /// The most TCP connections open at once from one IP address, so that
     /// one client cannot take every place.
     pub max_connections_per_ip: PerIpLimit,
+    /// How long a connection must have made no progress before a full
+    /// server may close it to admit a newcomer
+    /// ([`EVICTABLE_AFTER`](crate::registry::EVICTABLE_AFTER); the tests
+    /// shorten it).
+    pub evictable_after: Duration,
     /// The longest a serving thread looks for more work before it sleeps
     /// (see [`busy_poll`](crate::busy_poll)); zero never looks.
     pub busy_poll: Duration,
@@ -188,6 +193,7 @@ impl Default for ServerConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             max_connections: 10_000,
             max_connections_per_ip: PerIpLimit::default(),
+            evictable_after: crate::registry::EVICTABLE_AFTER,
             busy_poll: crate::busy_poll::DEFAULT_MAX_WINDOW,
             shutdown_grace: Duration::from_secs(2),
             udp_rate_limit: UdpRateLimit::default(),

@@ -41,6 +41,7 @@ impl Context {
             config.max_connections_per_ip,
             Arc::clone(&memory),
             crate::memory::connection_cost(config.model),
+            config.evictable_after,
         );
         let activity = Activity::new(config.workers);
         Arc::new(Context {

@@ -133,13 +133,14 @@ fn a_full_server_closes_the_longest_quiet_connection_to_serve_a_new_one(model: &
     let server = InProcess::start_with_admin(model, Access::open(), |config| {
         config.max_connections = 3;
         config.workers = 4;
+        config.evictable_after = Duration::from_millis(300);
     });
     // Every place taken by clients that make no progress; the oldest
     // trickles bytes that never complete a line.
     let mut silent: Vec<_> = (1..=3).map(|n| connect_admitted(&server, n)).collect();
     silent[0].write_all(b"never a whole line").unwrap();
-    // A newcomer is refused until the oldest has been quiet a few
-    // seconds, then served.
+    // A newcomer is refused until the oldest has been quiet long enough
+    // (300 ms here), then served.
     connect_until_served(server.tcp, b"newcomer\n");
     assert_eq!(read_to_close(&mut silent[0]), b"error: idle timeout\n");
     // Only the longest quiet one was closed.

@@ -165,10 +165,14 @@ fn sigusr1_gives_new_connections_the_new_pair_and_a_bad_file_keeps_the_old() {
 #[test]
 fn a_full_server_closes_an_unfinished_handshake_for_a_newcomer() {
     // One place; a client holds it and never sends its hello. Once it has
-    // been quiet long enough to be evictable, a newcomer gets it.
+    // been quiet long enough to be evictable (300 ms here), a newcomer
+    // gets it.
     let files = CertDir::new("full");
     let (cert, key) = files.server();
-    let server = start_tls("pool", &cert, &key, |config| config.max_connections = 1);
+    let server = start_tls("pool", &cert, &key, |config| {
+        config.max_connections = 1;
+        config.evictable_after = Duration::from_millis(300);
+    });
     let tls = server.tls.unwrap();
     let mut silent = connect_to(tls);
     let deadline = std::time::Instant::now() + PATIENCE;

@@ -44,7 +44,7 @@ pub struct Registry {
     max_connections: usize,
     max_per_ip: PerIpLimit,
     epoch: Instant,
-    /// [`EVICTABLE_AFTER`] (shorter in this module's tests).
+    /// [`EVICTABLE_AFTER`] unless configured otherwise.
     evictable_after: Duration,
     memory: Arc<MemoryBudget>,
     /// What admitting one connection takes from `memory`.
@@ -85,16 +85,24 @@ impl Registry {
     /// An empty registry that admits at most `max_connections` at once,
     /// and at most `max_per_ip` from one address, with no memory budget.
     pub fn new(max_connections: usize, max_per_ip: PerIpLimit) -> Arc<Registry> {
-        Registry::with_memory(max_connections, max_per_ip, MemoryBudget::new(None), 0)
+        Registry::with_memory(
+            max_connections,
+            max_per_ip,
+            MemoryBudget::new(None),
+            0,
+            EVICTABLE_AFTER,
+        )
     }
 
     /// [`Registry::new`], also taking `connection_cost` bytes from
-    /// `memory` for each connection while it is open.
+    /// `memory` for each connection while it is open, and evicting only
+    /// connections quiet for `evictable_after`.
     pub fn with_memory(
         max_connections: usize,
         max_per_ip: PerIpLimit,
         memory: Arc<MemoryBudget>,
         connection_cost: usize,
+        evictable_after: Duration,
     ) -> Arc<Registry> {
         Arc::new(Registry {
             state: Mutex::new(State {
@@ -108,7 +116,7 @@ impl Registry {
             max_connections,
             max_per_ip,
             epoch: Instant::now(),
-            evictable_after: EVICTABLE_AFTER,
+            evictable_after,
             memory,
             connection_cost,
         })
