@@ -14,7 +14,7 @@
 //! it carries: a connection an eavesdropper can neither read nor pose as
 //! the server to.
 
-use super::net::{in_namespace, Namespaces, SERVER_ADDR};
+use super::hosts::{in_namespace, Namespaces, SERVER_ADDR};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

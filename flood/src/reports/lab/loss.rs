@@ -2,7 +2,7 @@
 //! TCP and a UDP flood from the client's, with the kernels' resend counts
 //! read around the TCP run.
 
-use super::net::{Namespaces, TcpCounters, SERVER_ADDR};
+use super::hosts::{Namespaces, TcpCounters, SERVER_ADDR};
 use super::{LabOptions, SERVER_PID};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

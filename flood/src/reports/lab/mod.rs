@@ -26,21 +26,21 @@
 //! (its process is gone). Needs root, `ip` (iproute2), `nft` (nftables),
 //! `tcpdump` and `openssl`.
 //!
-//! Its parts: `net` builds the hosts (namespaces, veth, nftables) and reads
-//! their kernels' counters; `loss` runs the server in one namespace and the
-//! floods from the other at each loss rate; `render` writes `lab.md`'s loss
-//! section, every sentence computed from the numbers; `chart` draws
-//! `lab.svg`; `eavesdrop` captures a connection; `reflection` forges the
-//! victim's address.
+//! Its parts: `hosts` builds the hosts (namespaces, veth, nftables) and
+//! reads their kernels' counters; `loss` runs the server in one namespace
+//! and the floods from the other at each loss rate; `render` writes
+//! `lab.md`'s loss section, every sentence computed from the numbers;
+//! `chart` draws `lab.svg`; `eavesdrop` captures a connection;
+//! `reflection` forges the victim's address.
 
 mod chart;
 mod eavesdrop;
+mod hosts;
 mod loss;
-mod net;
 mod reflection;
 mod render;
 
-use net::Namespaces;
+use hosts::Namespaces;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -95,7 +95,7 @@ pub fn check_requirements() -> Result<(), String> {
 
 /// Runs the lab and writes `lab.md` and `lab.svg`. Returns the report's path.
 pub fn run(options: &LabOptions) -> Result<PathBuf, String> {
-    net::remove_stale_namespaces();
+    hosts::remove_stale_namespaces();
     let names = Namespaces::of_this_process();
     *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(names.clone());
     let _ = ctrlc::set_handler(|| {

@@ -9,8 +9,8 @@
 //! burst is sent three times: the limits off, the defaults (the rate limit
 //! per source network and the 3× bound), and `--udp-max-amplification 1`.
 
+use super::hosts::{in_namespace, Namespaces, SERVER_ADDR, VICTIM_ADDR};
 use super::loss::LabServer;
-use super::net::{in_namespace, Namespaces, SERVER_ADDR, VICTIM_ADDR};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
