@@ -3,11 +3,11 @@
 //! runs are interleaved (run 1 of every model, then run 2 of every model,
 //! ...), so a machine that slows down for a few seconds slows every model
 //! alike instead of one. The TLS section's pairs of runs, plain beside
-//! TLS, are [`tls`]'s (`tls.rs`).
+//! TLS, are [`tls`]'s (`paired.rs`).
 
-mod tls;
+mod paired;
 
-pub(super) use tls::{tls, Paired, TlsResults};
+pub(super) use paired::{tls, Paired, TlsResults};
 
 use super::spread::Spread;
 use super::{CompareOptions, Plan, PIPELINED_LINES, WORKERS};
