@@ -43,6 +43,54 @@ fn interactive_mode_prompts_and_prints_each_reply() {
     );
 }
 
+/// Stdin on a terminal: each read returns what was typed up to Enter or
+/// Ctrl-D, and Ctrl-D on an empty line reads as the end (0 bytes) without
+/// being sticky, so a read after it waits for (here: gets) more typing.
+struct Terminal(std::collections::VecDeque<&'static [u8]>);
+
+impl std::io::Read for Terminal {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let typed = self.0.pop_front().unwrap_or_default();
+        buf[..typed.len()].copy_from_slice(typed);
+        Ok(typed.len())
+    }
+}
+
+/// `abc`, Ctrl-D, Ctrl-D, then a line the client must never read.
+fn typed_without_newline_then_ctrl_d() -> std::io::BufReader<Terminal> {
+    std::io::BufReader::new(Terminal([&b"abc"[..], b"", b"late\n"].into()))
+}
+
+#[test]
+fn on_a_terminal_ctrl_d_after_text_ends_the_input() {
+    let server = Server::start(&[]);
+    let options = client::TcpOptions {
+        interactive: true,
+        ..client::TcpOptions::default()
+    };
+    let mut screen = Vec::new();
+    client::run_tcp(
+        &[server.tcp],
+        typed_without_newline_then_ctrl_d(),
+        &mut screen,
+        &options,
+    )
+    .unwrap();
+    let screen = String::from_utf8(screen).unwrap();
+    assert!(screen.starts_with("> ABC"), "{screen:?}");
+    assert!(!screen.contains("LATE"), "{screen:?}");
+
+    let mut screen = Vec::new();
+    client::run_udp(
+        server.udp.unwrap(),
+        typed_without_newline_then_ctrl_d(),
+        &mut screen,
+        true,
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(screen).unwrap(), "> ABC\n");
+}
+
 #[test]
 fn udp_sends_each_line_as_a_datagram() {
     let server = Server::start(&[]);

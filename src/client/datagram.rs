@@ -64,6 +64,11 @@ pub fn run_udp(
             .map_err(ClientError::Stdout)?;
         output.write_all(b"\n").map_err(ClientError::Stdout)?;
         output.flush().map_err(ClientError::Stdout)?;
+        // A line without its newline ended the input (on a terminal,
+        // Ctrl-D after text): reading on would wait for more typing.
+        if !line.ends_with(b"\n") {
+            return Ok(());
+        }
     }
 }
 

@@ -147,8 +147,15 @@ fn spawn_stdin_reader(mut input: impl BufRead + Send + 'static, lines: Sender<Ou
             match input.read_until(b'\n', &mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
+                    // A line without its newline was cut by the end of
+                    // input. A terminal's end (Ctrl-D) is not sticky: read
+                    // on, and the next line typed would join this one.
+                    let last = !line.ends_with(b"\n");
                     if lines.send(Outgoing::Line(line)).is_err() {
                         return;
+                    }
+                    if last {
+                        break;
                     }
                 }
             }
