@@ -7,8 +7,9 @@
 //! counted as lost. Every blocking read has a timeout, so it never hangs.
 
 use crate::clients::{connect, ping_pong, pipelined, thread_per_client, udp_window};
+use crate::error::FloodError;
 use crate::report::Report;
-use crate::run::{FloodError, Options, RunState, Target, REPLY_TIMEOUT};
+use crate::run::{Options, RunState, Target, REPLY_TIMEOUT};
 use crate::tally::Tally;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::net::TcpStream;
@@ -23,8 +24,7 @@ pub fn run(options: Options) -> Result<Report, FloodError> {
     match options.target {
         Target::Tcp(addr) => connect::probe(addr),
         Target::Udp(addr) => udp_window::probe(addr),
-    }
-    .map_err(FloodError)?;
+    }?;
     let idle = open_idle_connections(&options)?;
     let run = Arc::new(RunState::new(options.clone()));
     let progress = ProgressDisplay::start(&run);
@@ -149,11 +149,11 @@ fn open_idle_connections(options: &Options) -> Result<Vec<TcpStream>, FloodError
     let addr = options.target.addr();
     (0..options.idle)
         .map(|i| {
-            TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).map_err(|e| {
-                FloodError(format!(
-                    "opened {i} of {} idle connections to {addr}, then: {e}",
-                    options.idle
-                ))
+            TcpStream::connect_timeout(&addr, REPLY_TIMEOUT).map_err(|source| FloodError::Idle {
+                opened: i,
+                wanted: options.idle,
+                addr,
+                source,
             })
         })
         .collect()

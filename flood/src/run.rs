@@ -117,18 +117,6 @@ impl Default for Options {
     }
 }
 
-/// The run could not start: the server is not there.
-#[derive(Debug)]
-pub struct FloodError(pub String);
-
-impl std::fmt::Display for FloodError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for FloodError {}
-
 /// What every client thread shares: the options, the clock, the progress.
 pub struct RunState {
     /// The options of this run.

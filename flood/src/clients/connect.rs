@@ -4,16 +4,17 @@
 //! own connection type) whatever the carrier. A failure is counted in the
 //! client's tally, never a panic.
 
+use crate::error::FloodError;
 use crate::run::{describe, RunState, REPLY_TIMEOUT};
 use crate::tally::Tally;
 use std::net::{SocketAddr, TcpStream};
 use upcase::client::link::Link;
 
 /// Checks that something answers on `addr` before the clients start.
-pub fn probe(addr: SocketAddr) -> Result<(), String> {
+pub fn probe(addr: SocketAddr) -> Result<(), FloodError> {
     TcpStream::connect_timeout(&addr, REPLY_TIMEOUT)
         .map(drop)
-        .map_err(|e| format!("cannot connect to {addr} (tcp): {e}"))
+        .map_err(|source| FloodError::Connect { addr, source })
 }
 
 /// Connects client `id` with Nagle off (one line is one segment); a

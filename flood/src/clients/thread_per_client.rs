@@ -11,7 +11,7 @@ use crate::tally::Tally;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use upcase::client::link::{self, Link};
 use upcase::client::Backoff;
 
@@ -138,16 +138,13 @@ fn reader_for(id: usize, stream: &Link, tally: &mut Tally) -> Option<BufReader<L
 /// Connects again after each of `backoff`'s waits, until a connection is
 /// made, the outage has lasted its limit, or the run's deadline comes
 /// first. `Err`: why it gave up.
-fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<Link, String> {
+fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<Link, GaveUp> {
     loop {
         let Some(delay) = backoff.next_delay() else {
-            return Err(format!(
-                "gave up reconnecting after {} s",
-                backoff.limit().as_secs()
-            ));
+            return Err(GaveUp::Outage(backoff.limit()));
         };
         if delay >= run.time_left() {
-            return Err("the run's --timeout ended the outage".into());
+            return Err(GaveUp::Timeout);
         }
         thread::sleep(delay);
         // A refused or failed connect is one more try of the same outage.
@@ -156,11 +153,25 @@ fn reconnect(addr: SocketAddr, run: &RunState, backoff: &mut Backoff) -> Result<
             match Link::open(stream, run.options.tls.as_ref(), run.read_timeout()) {
                 Ok(link) => return Ok(link),
                 // The same certificate would come back: no use retrying.
-                Err(e) if e.kind() == link::TLS_FAILURE => return Err(e.to_string()),
+                Err(e) if e.kind() == link::TLS_FAILURE => return Err(GaveUp::Tls(e)),
                 Err(_) => {}
             }
         }
     }
+}
+
+/// Why `--reconnect` stopped trying.
+#[derive(Debug, thiserror::Error)]
+enum GaveUp {
+    /// The outage lasted the back-off's limit.
+    #[error("gave up reconnecting after {} s", .0.as_secs())]
+    Outage(Duration),
+    /// The run's deadline came first.
+    #[error("the run's --timeout ended the outage")]
+    Timeout,
+    /// The handshake failed: the same certificate would come back.
+    #[error("{0}")]
+    Tls(io::Error),
 }
 
 /// A fresh connection per line: connect (and with `--tls` shake hands),

@@ -2,6 +2,7 @@
 //! matched by the sequence number they carry, loss and reordering counted.
 //! An empty reply is an error, never an answer.
 
+use crate::error::FloodError;
 use crate::payload::{sequence_of, LineMaker};
 use crate::run::{describe, is_timeout, RunState};
 use crate::tally::Tally;
@@ -34,8 +35,8 @@ fn open(addr: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Checks that something answers on `addr` (a few tries, about 3 s).
-pub fn probe(addr: SocketAddr) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("no upcase server answers on {addr} (udp): {e}");
+pub fn probe(addr: SocketAddr) -> Result<(), FloodError> {
+    let fail = |source| FloodError::Probe { addr, source };
     let socket = open(addr).map_err(fail)?;
     socket
         .set_read_timeout(Some(Duration::from_secs(1)))
@@ -58,15 +59,7 @@ pub fn probe(addr: SocketAddr) -> Result<(), String> {
             Err(e) => return Err(fail(e)),
         }
     }
-    if empty > 0 {
-        return Err(format!(
-            "no upcase server answers on {addr} (udp): {empty} of 3 probes got an empty \
-             datagram back (a proxy whose server is down?)"
-        ));
-    }
-    Err(format!(
-        "no upcase server answers on {addr} (udp): no reply in 3 s"
-    ))
+    Err(FloodError::NoReply { addr, empty })
 }
 
 /// Sends this client's datagrams and checks the replies.

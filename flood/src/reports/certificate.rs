@@ -3,6 +3,7 @@
 //! 127.0.0.1, so no report needs `openssl` or a file from outside; its
 //! directory is removed when it is dropped.
 
+use crate::error::ReportError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,10 +18,10 @@ pub(crate) struct Certificate {
 
 impl Certificate {
     /// Makes one for the report named `purpose` ("bench", "compare").
-    pub fn make(purpose: &str) -> Result<Certificate, String> {
+    pub fn make(purpose: &str) -> Result<Certificate, ReportError> {
         let dir = std::env::temp_dir().join(format!("upcase-{purpose}-tls-{}", std::process::id()));
         let pair = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()])
-            .map_err(|e| format!("cannot make the TLS runs' certificate: {e}"))?;
+            .map_err(ReportError::Certificate)?;
         let written = std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(dir.join("server.crt"), pair.cert.pem()))
             .and_then(|()| {
@@ -29,13 +30,16 @@ impl Certificate {
         let certificate = Certificate {
             client: upcase::client::TlsClient {
                 config: upcase::certificates::client_config(Some(&dir.join("server.crt")))
-                    .map_err(|e| e.to_string())?,
+                    .map_err(ReportError::Tls)?,
                 server_name: upcase::certificates::server_name(None, "127.0.0.1:0")
-                    .map_err(|e| e.to_string())?,
+                    .map_err(ReportError::Tls)?,
             },
             dir,
         };
-        written.map_err(|e| format!("cannot write the TLS runs' certificate: {e}"))?;
+        written.map_err(ReportError::file(
+            "write",
+            certificate.dir.join("server.crt"),
+        ))?;
         Ok(certificate)
     }
 

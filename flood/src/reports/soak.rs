@@ -14,6 +14,7 @@
 //! memory flat after warm-up; descriptors and threads back to their
 //! starting counts once the clients have gone.
 
+use crate::error::ReportError;
 use crate::flood::run as flood;
 use crate::run::{Options, Target};
 use crate::server_process::ServerProcess;
@@ -55,7 +56,7 @@ fn sample(server: &ServerProcess) -> Sample {
 
 /// Soaks every model; prints one verdict line per model and a final one.
 /// Returns whether every model passed.
-pub fn run(options: &SoakOptions) -> Result<bool, String> {
+pub fn run(options: &SoakOptions) -> Result<bool, ReportError> {
     let mut all_passed = true;
     for model in Model::ALL {
         let (passed, verdict) = soak_model(model, options)?;
@@ -76,7 +77,7 @@ pub fn run(options: &SoakOptions) -> Result<bool, String> {
     Ok(all_passed)
 }
 
-fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), String> {
+fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), ReportError> {
     let args = [
         "--model",
         model.name(),
@@ -87,7 +88,11 @@ fn soak_model(model: Model, options: &SoakOptions) -> Result<(bool, String), Str
         "--max-line",
         "4096",
     ];
-    let server = ServerProcess::start(&options.server, &args).map_err(|e| e.to_string())?;
+    let server =
+        ServerProcess::start(&options.server, &args).map_err(|source| ReportError::Start {
+            server: model.name().to_string(),
+            source,
+        })?;
     let run = run_traffic(&server, options)?;
     Ok(verdict(model, &run))
 }
@@ -106,7 +111,7 @@ struct SoakRun {
 }
 
 /// Good, hostile and UDP traffic at once for the soak's duration.
-fn run_traffic(server: &ServerProcess, options: &SoakOptions) -> Result<SoakRun, String> {
+fn run_traffic(server: &ServerProcess, options: &SoakOptions) -> Result<SoakRun, ReportError> {
     let baseline = warmed_up_baseline(server)?;
     let duration = Duration::from_secs_f64(options.seconds.max(1.0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -135,8 +140,11 @@ fn run_traffic(server: &ServerProcess, options: &SoakOptions) -> Result<SoakRun,
     let warm = sample(server);
     let report = good
         .join()
-        .map_err(|_| "the flood thread panicked".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| ReportError::Panicked("flood"))?
+        .map_err(|source| ReportError::Flood {
+            during: "the good clients".to_string(),
+            source,
+        })?;
     let end = sample(server);
     stop.store(true, Ordering::Relaxed);
     let hostile_runs = hostile.join().unwrap_or(0);
@@ -212,8 +220,11 @@ fn verdict(model: Model, run: &SoakRun) -> (bool, String) {
 
 /// The server's counts once it is fully up: after one TCP and one UDP
 /// exchange, when two samples in a row agree.
-fn warmed_up_baseline(server: &ServerProcess) -> Result<Sample, String> {
-    let fail = |e: std::io::Error| format!("the server did not answer: {e}");
+fn warmed_up_baseline(server: &ServerProcess) -> Result<Sample, ReportError> {
+    let fail = |source| ReportError::Io {
+        doing: "the server did not answer".to_string(),
+        source,
+    };
     let mut tcp = TcpStream::connect(server.tcp).map_err(fail)?;
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(fail)?;

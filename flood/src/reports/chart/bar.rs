@@ -1,6 +1,7 @@
 //! The horizontal bar chart: one labelled bar per value, a whisker for its range.
 
 use super::{failed, font, human, FONT, PALETTE, TITLE_FONT, WIDTH};
+use crate::error::ReportError;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -20,7 +21,7 @@ pub struct Bar {
 }
 
 /// A horizontal bar chart, names on the left, values at the bars' ends.
-pub fn bar_chart(path: &Path, title: &str, x_label: &str, bars: &[Bar]) -> Result<(), String> {
+pub fn bar_chart(path: &Path, title: &str, x_label: &str, bars: &[Bar]) -> Result<(), ReportError> {
     let x_max = bars
         .iter()
         .map(|b| b.range.map_or(b.value, |r| r.1.max(b.value)))

@@ -4,6 +4,7 @@ use super::{
     apart_strokes, failed, font, human, legend, marker, Axes, Band, Point, Scale, Series, FONT,
     LEGEND_WIDTH, PALETTE, TITLE_FONT, WIDTH,
 };
+use crate::error::ReportError;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
@@ -12,7 +13,12 @@ use std::path::Path;
 /// (logarithmic if the values span more than ~1.5 decades); a bar through
 /// each repeated point from its lowest to its highest run; points apart
 /// drawn in their band, one label row each so labels never collide.
-pub fn line_chart(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Result<(), String> {
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    axes: &Axes,
+    series: &[Series],
+) -> Result<(), ReportError> {
     let ticks = axes.x_ticks;
     let slot = |x: f64| ticks.iter().position(|t| (t - x).abs() < 1e-9).unwrap_or(0) as f64;
     let measured = || {

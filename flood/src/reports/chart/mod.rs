@@ -9,6 +9,7 @@
 //! measurement (a client never answered) is drawn in a labelled band
 //! outside the plotted range, with a marker of its own.
 
+use crate::error::ReportError;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -105,9 +106,15 @@ pub struct Axes<'a> {
     pub x_ticks: &'a [f64],
 }
 
-pub(crate) fn failed(path: &Path, error: impl std::fmt::Display) -> String {
-    format!("cannot draw {}: {error}", path.display())
+pub(crate) fn failed(path: &Path, error: DrawingError) -> ReportError {
+    ReportError::Chart {
+        path: path.to_path_buf(),
+        source: Box::new(error),
+    }
 }
+
+/// What plotters' SVG drawing fails with.
+pub(crate) type DrawingError = plotters::drawing::DrawingAreaErrorKind<std::io::Error>;
 
 /// The y axis: linear from 0, or logarithmic when values span decades.
 #[derive(Clone, Copy)]
@@ -190,7 +197,7 @@ pub(crate) fn legend(
     area: &DrawingArea<SVGBackend, Shift>,
     names: &[&str],
     extra: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), DrawingError> {
     let row = (FONT + 18) as i32;
     let top = 90;
     for (index, name) in names.iter().enumerate() {
@@ -199,36 +206,31 @@ pub(crate) fn legend(
         area.draw(&PathElement::new(
             vec![(10, y), (50, y)],
             color.stroke_width(3),
-        ))
-        .map_err(|e| e.to_string())?;
+        ))?;
         area.draw(&Polygon::new(
             marker(index)
                 .into_iter()
                 .map(|(dx, dy)| (30 + dx, y + dy))
                 .collect::<Vec<_>>(),
             color.filled(),
-        ))
-        .map_err(|e| e.to_string())?;
+        ))?;
         area.draw(&Text::new(
             name.to_string(),
             (60, y),
             font(FONT).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(|e| e.to_string())?;
+        ))?;
     }
     if let Some(extra) = extra {
         let y = top + row * names.len() as i32 + 10;
         for stroke in apart_strokes() {
             let points: Vec<_> = stroke.iter().map(|(dx, dy)| (30 + dx, y + dy)).collect();
-            area.draw(&PathElement::new(points, BLACK.stroke_width(5)))
-                .map_err(|e| e.to_string())?;
+            area.draw(&PathElement::new(points, BLACK.stroke_width(5)))?;
         }
         area.draw(&Text::new(
             extra.to_string(),
             (60, y),
             font(FONT).pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(|e| e.to_string())?;
+        ))?;
     }
     Ok(())
 }

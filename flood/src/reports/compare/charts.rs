@@ -8,6 +8,7 @@
 use super::measure::{Carrier, Flooded, ModelResults, Paired, Ping, TlsResults};
 use super::spread::Spread;
 use super::Plan;
+use crate::error::ReportError;
 use crate::reports::chart::{self, Axes, Band, Bar, Point, Series};
 use std::path::Path;
 
@@ -64,7 +65,7 @@ pub(super) fn draw_all(
     results: &[ModelResults],
     carriers: &[Carrier],
     floods: &[Flooded],
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     let clients: Vec<f64> = plan.ping_clients.iter().map(|&c| c as f64).collect();
     let axes = |y_label| Axes {
         x_label: "concurrent clients",
@@ -180,7 +181,7 @@ pub(super) fn draw_all(
 
 /// The TLS section's charts: TLS as a percentage of plain, each
 /// repetition's TLS run over the plain run beside it.
-pub(super) fn draw_tls(out: &Path, plan: &Plan, results: &[TlsResults]) -> Result<(), String> {
+pub(super) fn draw_tls(out: &Path, plan: &Plan, results: &[TlsResults]) -> Result<(), ReportError> {
     let clients: Vec<f64> = plan.tls_clients.iter().map(|&c| c as f64).collect();
     let series: Vec<Series> = results
         .iter()

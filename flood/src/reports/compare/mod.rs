@@ -15,6 +15,7 @@ mod measure;
 mod render;
 pub mod spread;
 
+use crate::error::ReportError;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -88,7 +89,7 @@ impl Plan {
 }
 
 /// Runs the whole comparison and writes the report. Returns the report's path.
-pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
+pub fn run(options: &CompareOptions) -> Result<PathBuf, ReportError> {
     // Many idle connections need many descriptors: use the whole allowance.
     upcase::process_stats::raise_fd_limit();
     let plan = Plan::new(options.quick);
@@ -103,16 +104,15 @@ pub fn run(options: &CompareOptions) -> Result<PathBuf, String> {
     let floods = measure::floods(options, &plan)?;
     bar.inc(1);
     bar.finish_and_clear();
-    std::fs::create_dir_all(&options.out)
-        .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
+    std::fs::create_dir_all(&options.out).map_err(ReportError::file("create", &options.out))?;
     charts::draw_all(&options.out, &plan, &results, &carriers, &floods)?;
     charts::draw_tls(&options.out, &plan, &tls)?;
     let sections = findings::sections(&plan, &results, &tls, &carriers, &floods);
     let preface = findings::preface(&plan, options.quick);
     let write = |name: &str, text: String| {
         let path = options.out.join(name);
-        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        Ok::<_, String>(path)
+        std::fs::write(&path, text).map_err(ReportError::file("write", &path))?;
+        Ok::<_, ReportError>(path)
     };
     write(
         "index.html",

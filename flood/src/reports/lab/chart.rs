@@ -1,6 +1,7 @@
 //! `lab.svg`: the loss lesson in three panels over one x axis.
 
 use super::loss::{expected_udp_loss, ms, num, Row};
+use crate::error::ReportError;
 use crate::reports::chart::{failed, PALETTE};
 use plotters::prelude::*;
 use std::path::Path;
@@ -39,7 +40,7 @@ struct Line {
 /// TCP's latency tail (ms, logarithmic: it spans decades), the segments
 /// each host's kernel resent, and UDP's round trips lost beside the
 /// 1 − (1 − p)² expected. Legends sit under the plots, never on them.
-pub(super) fn draw(path: &Path, rows: &[Row]) -> Result<(), String> {
+pub(super) fn draw(path: &Path, rows: &[Row]) -> Result<(), ReportError> {
     let x_max = f64::from(rows.iter().map(|r| r.loss_pct).max().unwrap_or(0).max(1));
     let at = |r: &Row, y: f64| (f64::from(r.loss_pct), y);
     let tcp_ms = |name: &str, key: &str, color, shape| Line {
@@ -175,7 +176,7 @@ fn panel(
     y_range: std::ops::Range<f64>,
     log: bool,
     lines: &[Line],
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     let legend_height = 20 + 36 * lines.len() as u32;
     let (plot, legend) = area.split_vertically(area.dim_in_pixel().1 - legend_height);
     let font = ("sans-serif", TEXT);

@@ -15,6 +15,7 @@
 //! the server to.
 
 use super::hosts::{in_namespace, Namespaces, SERVER_ADDR};
+use crate::error::ReportError;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -32,7 +33,7 @@ const SERVER_NAME: &str = "upcase-lab";
 
 /// The server's TLS flags, with a certificate and key made in `out` for
 /// this run; `Err` says why there is none.
-pub(super) fn tls_flags(out: &Path) -> Result<Vec<String>, String> {
+pub(super) fn tls_flags(out: &Path) -> Result<Vec<String>, ReportError> {
     let (cert, key) = (out.join("lab-cert.pem"), out.join("lab-key.pem"));
     let output = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
@@ -47,12 +48,15 @@ pub(super) fn tls_flags(out: &Path) -> Result<Vec<String>, String> {
         .arg("-out")
         .arg(&cert)
         .output()
-        .map_err(|e| format!("cannot run `openssl req` (openssl) to make a certificate: {e}"))?;
+        .map_err(|e| ReportError::Command {
+            command: "cannot run `openssl req` (openssl) to make a certificate".into(),
+            detail: e.to_string(),
+        })?;
     if !output.status.success() {
-        return Err(format!(
-            "`openssl req` made no certificate: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(ReportError::Command {
+            command: "`openssl req` made no certificate".into(),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     Ok(vec![
         "--tls".into(),
@@ -84,7 +88,7 @@ pub(super) struct Capture {
 /// why that one could not be made).
 pub(super) struct Eavesdropping {
     pub(super) plain: Capture,
-    pub(super) tls: Result<Capture, String>,
+    pub(super) tls: Result<Capture, ReportError>,
 }
 
 /// Captures a plain connection and, unless `tls` says why not (the
@@ -93,9 +97,9 @@ pub(super) struct Eavesdropping {
 pub(super) fn capture(
     names: &Namespaces,
     out: &Path,
-    tls: Result<(), String>,
+    tls: Result<(), ReportError>,
     client: &Path,
-) -> Result<Eavesdropping, String> {
+) -> Result<Eavesdropping, ReportError> {
     let plain = capture_one(
         names,
         "plain TCP",
@@ -119,7 +123,7 @@ pub(super) fn capture(
 /// One line over TLS from the client's host (a child inherits the
 /// thread's namespace), by `upcase-client --tls` trusting only the lab's
 /// certificate.
-fn tls_round_trip(client: &Path, ca: &Path) -> Result<(), String> {
+fn tls_round_trip(client: &Path, ca: &Path) -> Result<(), ReportError> {
     let mut child = Command::new(client)
         .arg("--tls")
         .arg("--ca")
@@ -130,42 +134,45 @@ fn tls_round_trip(client: &Path, ca: &Path) -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", client.display()))?;
+        .map_err(ReportError::io(format!(
+            "cannot start {}",
+            client.display()
+        )))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(format!("{SECRET}\n").as_bytes())
-            .map_err(|e| format!("cannot send the line to upcase-client: {e}"))?;
+            .map_err(ReportError::io("cannot send the line to upcase-client"))?;
     }
     let output = child
         .wait_with_output()
-        .map_err(|e| format!("upcase-client: {e}"))?;
+        .map_err(ReportError::io("upcase-client"))?;
     let reply = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() || reply.trim_end() != SECRET.to_uppercase() {
-        return Err(format!(
-            "upcase-client --tls got {reply:?}: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(ReportError::Command {
+            command: format!("upcase-client --tls got {reply:?}"),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
     }
     Ok(())
 }
 
 /// One line over plain TCP from the client's host; the reply read whole.
-fn plain_round_trip() -> Result<(), String> {
+fn plain_round_trip() -> Result<(), ReportError> {
     let address = format!("{SERVER_ADDR}:{PLAIN_PORT}");
-    let mut stream =
-        TcpStream::connect(&address).map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    let mut stream = TcpStream::connect(&address)
+        .map_err(ReportError::io(format!("cannot connect to {address}")))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
+        .map_err(ReportError::io("SO_RCVTIMEO"))?;
     stream
         .write_all(format!("{SECRET}\n").as_bytes())
-        .map_err(|e| format!("cannot send the line: {e}"))?;
+        .map_err(ReportError::io("cannot send the line"))?;
     let mut reply = String::new();
     BufReader::new(&stream)
         .read_line(&mut reply)
-        .map_err(|e| format!("no reply: {e}"))?;
+        .map_err(ReportError::io("no reply"))?;
     if reply.trim_end() != SECRET.to_uppercase() {
-        return Err(format!("a wrong reply: {reply:?}"));
+        return Err(ReportError::Check(format!("a wrong reply: {reply:?}")));
     }
     // Closed both ways, so the capture ends with both FINs.
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -180,8 +187,8 @@ fn capture_one(
     transport: &'static str,
     port: u16,
     file: &Path,
-    round_trip: impl FnOnce() -> Result<(), String> + Send + 'static,
-) -> Result<Capture, String> {
+    round_trip: impl FnOnce() -> Result<(), ReportError> + Send + 'static,
+) -> Result<Capture, ReportError> {
     let link = Namespaces::server_link();
     let mut tcpdump = Command::new("ip")
         .args(["netns", "exec", &names.server, "tcpdump"])
@@ -196,8 +203,9 @@ fn capture_one(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start tcpdump: {e}"))?;
-    let stdout = tcpdump.stdout.take().ok_or("no stdout from tcpdump")?;
+        .map_err(ReportError::io("cannot start tcpdump"))?;
+    let no_pipe = |which: &str| ReportError::Check(format!("no {which} from tcpdump"));
+    let stdout = tcpdump.stdout.take().ok_or_else(|| no_pipe("stdout"))?;
     let (packets, packet_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -206,7 +214,7 @@ fn capture_one(
             }
         }
     });
-    let stderr = tcpdump.stderr.take().ok_or("no stderr from tcpdump")?;
+    let stderr = tcpdump.stderr.take().ok_or_else(|| no_pipe("stderr"))?;
     let mut lines = BufReader::new(stderr).lines();
     let listening = lines
         .by_ref()
@@ -215,10 +223,10 @@ fn capture_one(
     let result = if listening {
         in_namespace(&names.client, round_trip)
             .join()
-            .map_err(|_| "the client's thread panicked".to_string())
+            .map_err(|_| ReportError::Panicked("client's"))
             .and_then(|r| r)
     } else {
-        Err("tcpdump did not start listening".to_string())
+        Err(ReportError::Check("tcpdump did not start listening".into()))
     };
     if result.is_ok() {
         // Until tcpdump has printed both FINs (the data came before them).
@@ -253,7 +261,7 @@ fn capture_one(
     let mut captured = Vec::new();
     std::fs::File::open(file)
         .and_then(|mut f| f.read_to_end(&mut captured))
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        .map_err(ReportError::file("read", file))?;
     Ok(look_for_the_line(transport, file, &captured))
 }
 
@@ -315,6 +323,7 @@ pub(super) fn render(seen: &Eavesdropping) -> String {
         (seen.tls.as_ref().ok(), seen.tls.as_ref().err()),
     ] {
         if let Some(error) = error {
+            let error = crate::error::one_line(error);
             let _ = writeln!(md, "- **TLS**: not captured: {error}.\n");
             continue;
         }
@@ -375,7 +384,7 @@ mod tests {
         captured.extend_from_slice(SECRET.as_bytes());
         let seen = Eavesdropping {
             plain: look_for_the_line("plain TCP", Path::new("out/lab-plain.pcap"), &captured),
-            tls: Err("needs `--tls`".into()),
+            tls: Err(ReportError::Check("needs `--tls`".into())),
         };
         let md = render(&seen);
         assert!(md.contains("- **plain TCP**: the line is in the capture (`lab-plain.pcap`, 142 bytes), in clear, at byte 120"), "{md}");

@@ -6,6 +6,7 @@
 //! Everything is done by running `ip` and `nft` (the tools an operator would
 //! type), so that what the lab builds can be read, and rebuilt by hand.
 
+use crate::error::ReportError;
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
@@ -36,13 +37,15 @@ pub(super) struct TcpCounters {
 
 impl TcpCounters {
     /// The counters of network namespace `ns`, as its kernel reports them.
-    pub(super) fn read(ns: &str) -> Result<TcpCounters, String> {
+    pub(super) fn read(ns: &str) -> Result<TcpCounters, ReportError> {
         let output = Command::new("ip")
             .args(["netns", "exec", ns, "cat", "/proc/net/snmp"])
             .output()
-            .map_err(|e| format!("cannot read {ns}'s /proc/net/snmp: {e}"))?;
+            .map_err(ReportError::io(format!(
+                "cannot read {ns}'s /proc/net/snmp"
+            )))?;
         TcpCounters::parse(&String::from_utf8_lossy(&output.stdout))
-            .ok_or_else(|| format!("no Tcp counters in {ns}'s /proc/net/snmp"))
+            .ok_or_else(|| ReportError::Check(format!("no Tcp counters in {ns}'s /proc/net/snmp")))
     }
 
     /// The `Tcp:` header and value lines of `/proc/net/snmp`.
@@ -82,7 +85,7 @@ impl TcpCounters {
 
 /// A veth pair between two namespaces, each end `(namespace, name,
 /// address)` with its /24 and up.
-fn link(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), String> {
+fn link(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), ReportError> {
     sh(&[
         "ip", "link", "add", a.1, "type", "veth", "peer", "name", b.1,
     ])?;
@@ -101,44 +104,46 @@ fn link(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), String> {
 /// namespace `ns`: the sockets it opens are that host's.
 pub(super) fn in_namespace<T: Send + 'static>(
     ns: &str,
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
-) -> std::thread::JoinHandle<Result<T, String>> {
+    work: impl FnOnce() -> Result<T, ReportError> + Send + 'static,
+) -> std::thread::JoinHandle<Result<T, ReportError>> {
     let path = format!("/run/netns/{ns}");
     std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).map_err(|e| format!("cannot open {path}: {e}"))?;
+        let file = std::fs::File::open(&path).map_err(ReportError::file("open", &path))?;
         // SAFETY: setns on a namespace file this thread holds open; it
         // moves only this thread, which ends with `work`.
         if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(format!(
-                "cannot join {path}: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(ReportError::Io {
+                doing: format!("cannot join {path}"),
+                source: std::io::Error::last_os_error(),
+            });
         }
         work()
     })
 }
 
 /// Runs `args` inside network namespace `ns`.
-pub(super) fn sh_in(ns: &str, args: &[&str]) -> Result<(), String> {
+pub(super) fn sh_in(ns: &str, args: &[&str]) -> Result<(), ReportError> {
     let mut all = vec!["ip", "netns", "exec", ns];
     all.extend_from_slice(args);
     sh(&all)
 }
 
 /// Runs `args` and fails with its stderr if it fails.
-pub(super) fn sh(args: &[&str]) -> Result<(), String> {
+pub(super) fn sh(args: &[&str]) -> Result<(), ReportError> {
     let output = Command::new(args[0])
         .args(&args[1..])
         .output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+        .map_err(|e| ReportError::Command {
+            command: args.join(" "),
+            detail: e.to_string(),
+        })?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(ReportError::Command {
+            command: format!("`{}` failed", args.join(" ")),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -185,7 +190,7 @@ impl Namespaces {
     /// The three namespaces; the client's and the victim's links to the
     /// server, loopback up, addresses set; and an (empty) nftables chain in
     /// the server's and the client's for the drop rule.
-    pub(super) fn build(&self) -> Result<(), String> {
+    pub(super) fn build(&self) -> Result<(), ReportError> {
         let pid = std::process::id();
         for ns in [&self.server, &self.client, &self.victim] {
             sh(&["ip", "netns", "add", ns])?;
@@ -229,7 +234,7 @@ impl Namespaces {
     }
 
     /// Both hosts drop a random `percent` of the TCP and UDP packets they send.
-    pub(super) fn set_loss(&self, percent: u32) -> Result<(), String> {
+    pub(super) fn set_loss(&self, percent: u32) -> Result<(), ReportError> {
         for ns in [&self.server, &self.client] {
             sh_in(ns, &["nft", "flush", "chain", "inet", "upcase_lab", "out"])?;
             if percent > 0 {

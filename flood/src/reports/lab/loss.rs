@@ -4,6 +4,7 @@
 
 use super::hosts::{Namespaces, TcpCounters, SERVER_ADDR};
 use super::{LabOptions, SERVER_PID};
+use crate::error::ReportError;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -29,7 +30,7 @@ impl LabServer {
         names: &Namespaces,
         binary: &Path,
         extra: &[&str],
-    ) -> Result<LabServer, String> {
+    ) -> Result<LabServer, ReportError> {
         let address = format!("{SERVER_ADDR}:7878");
         let mut child = Command::new("ip")
             .args(["netns", "exec", &names.server])
@@ -39,8 +40,14 @@ impl LabServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
+            .map_err(|e| ReportError::Command {
+                command: format!("cannot start {}", binary.display()),
+                detail: e.to_string(),
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| ReportError::Check("no stdout".into()))?;
         let ready = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
@@ -50,7 +57,9 @@ impl LabServer {
             Ok(LabServer(child))
         } else {
             let _ = child.kill();
-            Err("the server did not start in its namespace".into())
+            Err(ReportError::Check(
+                "the server did not start in its namespace".into(),
+            ))
         }
     }
 }
@@ -63,11 +72,11 @@ impl Drop for LabServer {
     }
 }
 
-pub(super) fn measure(names: &Namespaces, options: &LabOptions) -> Result<Vec<Row>, String> {
+pub(super) fn measure(names: &Namespaces, options: &LabOptions) -> Result<Vec<Row>, ReportError> {
     // The lab measures what the network loses; the per-source limit (the
     // client is one non-loopback source) would add its own.
     let _server = LabServer::start(names, &options.server, &["--udp-rate-limit", "0"])?;
-    let me = std::env::current_exe().map_err(|e| format!("cannot find upcase-flood: {e}"))?;
+    let me = std::env::current_exe().map_err(ReportError::io("cannot find upcase-flood"))?;
     let (rates, seconds): (&[u32], &str) = if options.quick {
         (&[0, 5], "2")
     } else {
@@ -77,7 +86,7 @@ pub(super) fn measure(names: &Namespaces, options: &LabOptions) -> Result<Vec<Ro
     let mut rows = Vec::new();
     for &loss_pct in rates {
         names.set_loss(loss_pct)?;
-        let flood = |transport: &str, extra: &[&str]| -> Result<serde_json::Value, String> {
+        let flood = |transport: &str, extra: &[&str]| -> Result<serde_json::Value, ReportError> {
             let output = Command::new("ip")
                 .args(["netns", "exec", &names.client])
                 .arg(&me)
@@ -92,12 +101,10 @@ pub(super) fn measure(names: &Namespaces, options: &LabOptions) -> Result<Vec<Ro
                 ])
                 .args(extra)
                 .output()
-                .map_err(|e| format!("cannot run the flood: {e}"))?;
-            serde_json::from_slice(&output.stdout).map_err(|e| {
-                format!(
-                    "the {transport} flood at {loss_pct} % loss gave no report ({e}): {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                )
+                .map_err(ReportError::io("cannot run the flood"))?;
+            serde_json::from_slice(&output.stdout).map_err(|e| ReportError::Command {
+                command: format!("the {transport} flood at {loss_pct} % loss gave no report ({e})"),
+                detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
             })
         };
         let (server_before, client_before) = (

@@ -40,6 +40,7 @@ mod loss;
 mod reflection;
 mod render;
 
+use crate::error::ReportError;
 use hosts::Namespaces;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -63,8 +64,8 @@ static ACTIVE: Mutex<Option<Namespaces>> = Mutex::new(None);
 /// The server's launcher process, for the Ctrl-C handler (0: none).
 static SERVER_PID: AtomicU32 = AtomicU32::new(0);
 
-/// Checks what the lab needs; `Err` is the line to print (exit 2).
-pub fn check_requirements() -> Result<(), String> {
+/// Checks what the lab needs; `Err` names what is missing.
+pub fn check_requirements() -> Result<(), ReportError> {
     let mut missing = Vec::new();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -89,12 +90,12 @@ pub fn check_requirements() -> Result<(), String> {
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("the lab needs {}", missing.join(", ")))
+        Err(ReportError::Missing(missing))
     }
 }
 
 /// Runs the lab and writes `lab.md` and `lab.svg`. Returns the report's path.
-pub fn run(options: &LabOptions) -> Result<PathBuf, String> {
+pub fn run(options: &LabOptions) -> Result<PathBuf, ReportError> {
     hosts::remove_stale_namespaces();
     let names = Namespaces::of_this_process();
     *ACTIVE.lock().unwrap_or_else(|e| e.into_inner()) = Some(names.clone());
@@ -110,8 +111,7 @@ pub fn run(options: &LabOptions) -> Result<PathBuf, String> {
         eprintln!("upcase-flood lab: interrupted; namespaces removed");
         std::process::exit(130);
     });
-    std::fs::create_dir_all(&options.out)
-        .map_err(|e| format!("cannot create {}: {e}", options.out.display()))?;
+    std::fs::create_dir_all(&options.out).map_err(ReportError::file("create", &options.out))?;
     let result = names.build().and_then(|()| lessons(&names, options));
     if let Some(names) = ACTIVE.lock().unwrap_or_else(|e| e.into_inner()).take() {
         names.remove();
@@ -125,7 +125,7 @@ pub fn run(options: &LabOptions) -> Result<PathBuf, String> {
         reflection::render(&reflections),
     ]
     .join("\n");
-    std::fs::write(&path, md).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(&path, md).map_err(ReportError::file("write", &path))?;
     Ok(path)
 }
 
@@ -140,7 +140,7 @@ fn lessons(
         eavesdrop::Eavesdropping,
         Vec<reflection::Reflection>,
     ),
-    String,
+    ReportError,
 > {
     let rows = loss::measure(names, options)?;
     names.set_loss(0)?;

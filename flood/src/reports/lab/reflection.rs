@@ -11,6 +11,7 @@
 
 use super::hosts::{in_namespace, Namespaces, SERVER_ADDR, VICTIM_ADDR};
 use super::loss::LabServer;
+use crate::error::ReportError;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::Path;
@@ -60,7 +61,7 @@ impl Reflection {
 }
 
 /// The three settings, each with a fresh server.
-pub(super) fn measure(names: &Namespaces, binary: &Path) -> Result<Vec<Reflection>, String> {
+pub(super) fn measure(names: &Namespaces, binary: &Path) -> Result<Vec<Reflection>, ReportError> {
     let settings: [(&'static str, &[&str]); 3] = [
         (
             "limits off (`--udp-rate-limit 0 --udp-max-amplification 100`)",
@@ -89,24 +90,24 @@ pub(super) fn measure(names: &Namespaces, binary: &Path) -> Result<Vec<Reflectio
 
 /// One burst: the victim listening, then the forged datagrams. Returns the
 /// replies and bytes at the victim and the bytes the attacker sent.
-fn reflect(names: &Namespaces) -> Result<(u64, u64, u64), String> {
+fn reflect(names: &Namespaces) -> Result<(u64, u64, u64), ReportError> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let victim = in_namespace(&names.victim, move || {
         let address = SocketAddr::from((parse(VICTIM_ADDR)?, VICTIM_PORT));
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, None)
-            .map_err(|e| format!("victim: cannot open a socket: {e}"))?;
+            .map_err(ReportError::io("victim: cannot open a socket"))?;
         // Room for a burst while this thread waits for a CPU, so that what
         // is counted is what the server sent, not what the victim kept up
         // with (best effort: the kernel caps it at rmem_max).
         let _ = socket.set_recv_buffer_size(16 << 20);
         socket
             .bind(&address.into())
-            .map_err(|e| format!("victim: cannot bind {address}: {e}"))?;
+            .map_err(ReportError::io(format!("victim: cannot bind {address}")))?;
         let socket = UdpSocket::from(socket);
         socket
             .set_read_timeout(Some(Duration::from_millis(50)))
-            .map_err(|e| format!("victim: {e}"))?;
+            .map_err(ReportError::io("victim"))?;
         let _ = ready_tx.send(());
         let (mut replies, mut bytes) = (0u64, 0u64);
         let mut buf = vec![0u8; 65_536];
@@ -131,7 +132,7 @@ fn reflect(names: &Namespaces) -> Result<(u64, u64, u64), String> {
     });
     ready_rx
         .recv_timeout(Duration::from_secs(10))
-        .map_err(|_| "the victim's socket did not open".to_string())?;
+        .map_err(|_| ReportError::Check("the victim's socket did not open".into()))?;
     let attacker = in_namespace(&names.client, move || {
         let sent = forge_burst();
         let _ = done_tx.send(());
@@ -139,28 +140,28 @@ fn reflect(names: &Namespaces) -> Result<(u64, u64, u64), String> {
     });
     let sent_bytes = attacker
         .join()
-        .map_err(|_| "the attacker's thread panicked".to_string())??;
+        .map_err(|_| ReportError::Panicked("attacker's"))??;
     let (replies, reply_bytes) = victim
         .join()
-        .map_err(|_| "the victim's thread panicked".to_string())??;
+        .map_err(|_| ReportError::Panicked("victim's"))??;
     Ok((replies, reply_bytes, sent_bytes))
 }
 
-fn parse(address: &str) -> Result<Ipv4Addr, String> {
+fn parse(address: &str) -> Result<Ipv4Addr, ReportError> {
     address
         .parse()
-        .map_err(|e| format!("bad address {address}: {e}"))
+        .map_err(|e| ReportError::Check(format!("bad address {address}: {e}")))
 }
 
 /// [`SENT`] datagrams from the victim's address to the server, paced at
 /// [`PER_SECOND`]. Returns the UDP payload bytes sent.
-fn forge_burst() -> Result<u64, String> {
+fn forge_burst() -> Result<u64, ReportError> {
     let (victim, server) = (parse(VICTIM_ADDR)?, parse(SERVER_ADDR)?);
     let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP))
-        .map_err(|e| format!("cannot open a raw socket: {e}"))?;
+        .map_err(ReportError::io("cannot open a raw socket"))?;
     socket
         .set_header_included_v4(true)
-        .map_err(|e| format!("IP_HDRINCL: {e}"))?;
+        .map_err(ReportError::io("IP_HDRINCL"))?;
     let payload = "ΐ".repeat(CHARS);
     let packet = forged_datagram(victim, VICTIM_PORT, server, 7878, payload.as_bytes());
     let to = SockAddr::from(SocketAddrV4::new(server, 7878));

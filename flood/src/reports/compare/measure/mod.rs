@@ -11,6 +11,7 @@ pub(super) use paired::{tls, Paired, TlsResults};
 
 use super::spread::Spread;
 use super::{CompareOptions, Plan, PIPELINED_LINES, WORKERS};
+use crate::error::ReportError;
 use crate::flood::run as flood;
 use crate::report::Report;
 use crate::reports::transports;
@@ -80,7 +81,7 @@ pub(super) struct Flooded {
     pub p99_us: Spread,
 }
 
-fn start(options: &CompareOptions, model: Model) -> Result<ServerProcess, String> {
+fn start(options: &CompareOptions, model: Model) -> Result<ServerProcess, ReportError> {
     start_with(options, model, &[])
 }
 
@@ -89,7 +90,7 @@ fn start_with(
     options: &CompareOptions,
     model: Model,
     extra: &[String],
-) -> Result<ServerProcess, String> {
+) -> Result<ServerProcess, ReportError> {
     let mut args = vec![
         "--model",
         model.name(),
@@ -99,11 +100,17 @@ fn start_with(
         "100000",
     ];
     args.extend(extra.iter().map(String::as_str));
-    ServerProcess::start(&options.server, &args).map_err(|e| e.to_string())
+    ServerProcess::start(&options.server, &args).map_err(|source| ReportError::Start {
+        server: model.name().to_string(),
+        source,
+    })
 }
 
-fn flood_or_fail(options: Options) -> Result<Report, String> {
-    flood(options).map_err(|e| e.to_string())
+fn flood_or_fail(options: Options) -> Result<Report, ReportError> {
+    flood(options).map_err(|source| ReportError::Flood {
+        during: "a timed run".to_string(),
+        source,
+    })
 }
 
 /// Clients a model cannot serve at once wait past the window until this
@@ -128,7 +135,7 @@ pub(super) fn models(
     plan: &Plan,
     options: &CompareOptions,
     bar: &ProgressBar,
-) -> Result<Vec<ModelResults>, String> {
+) -> Result<Vec<ModelResults>, ReportError> {
     let servers: Vec<ServerProcess> = Model::ALL
         .iter()
         .map(|&model| start(options, model))
@@ -216,7 +223,7 @@ fn ping_of(clients: usize, reports: &[Report]) -> Ping {
 /// Whether a new client is answered while N clients sit idle, for each N,
 /// each [`Plan::reps`] times; one server per model (each run's idle
 /// connections close before the next).
-fn idle(model: Model, plan: &Plan, options: &CompareOptions) -> Result<Vec<Idle>, String> {
+fn idle(model: Model, plan: &Plan, options: &CompareOptions) -> Result<Vec<Idle>, ReportError> {
     let server = start(options, model)?;
     let mut results = Vec::new();
     for &idle in &plan.idle_counts {
@@ -275,11 +282,11 @@ fn rss_per_idle_connection(server: &ServerProcess, plan: &Plan) -> Option<f64> {
 }
 
 /// Every carrier's request/reply cost, [`Plan::reps`] times.
-pub(super) fn carriers(plan: &Plan) -> Result<Vec<Carrier>, String> {
+pub(super) fn carriers(plan: &Plan) -> Result<Vec<Carrier>, ReportError> {
     let mut runs: Vec<(&'static str, Vec<f64>)> = Vec::new();
     for _ in 0..plan.reps {
         let costs = transports::measure_all(plan.transport_round_trips)
-            .map_err(|e| format!("measuring the transports: {e}"))?;
+            .map_err(ReportError::io("measuring the transports"))?;
         for cost in costs {
             let micros = cost.nanos_per_round_trip / 1000.0;
             match runs.iter_mut().find(|(name, _)| *name == cost.carrier) {
@@ -299,7 +306,7 @@ pub(super) fn carriers(plan: &Plan) -> Result<Vec<Carrier>, String> {
 
 /// UDP and TCP under the same flood (4 clients, 64 in flight each), on the
 /// default model, interleaved [`Plan::reps`] times.
-pub(super) fn floods(options: &CompareOptions, plan: &Plan) -> Result<Vec<Flooded>, String> {
+pub(super) fn floods(options: &CompareOptions, plan: &Plan) -> Result<Vec<Flooded>, ReportError> {
     let server = start(options, Model::default())?;
     let targets = [Target::Udp(server.udp), Target::Tcp(server.tcp)];
     let mut runs: Vec<Vec<Report>> = targets.iter().map(|_| Vec::new()).collect();

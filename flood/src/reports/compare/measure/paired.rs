@@ -5,6 +5,7 @@
 //! conditions.
 
 use super::{bounded, flood_or_fail, start_with};
+use crate::error::ReportError;
 use crate::report::Report;
 use crate::reports::certificate::Certificate;
 use crate::reports::compare::spread::Spread;
@@ -77,7 +78,7 @@ pub fn tls(
     plan: &Plan,
     options: &CompareOptions,
     bar: &ProgressBar,
-) -> Result<Vec<TlsResults>, String> {
+) -> Result<Vec<TlsResults>, ReportError> {
     let certificate = Certificate::make("compare")?;
     let flags = certificate.server_flags();
     let servers: Vec<(ServerProcess, SocketAddr)> = Model::ALL
@@ -86,8 +87,8 @@ pub fn tls(
             let server = start_with(options, model, &flags)?;
             let tls = server
                 .tls
-                .ok_or_else(|| format!("{model}: no tls listening line"))?;
-            Ok::<_, String>((server, tls))
+                .ok_or_else(|| ReportError::Check(format!("{model}: no tls listening line")))?;
+            Ok::<_, ReportError>((server, tls))
         })
         .collect::<Result<_, _>>()?;
     // The handshake is the point of churn: no session resumption there.
