@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
+use upcase::tcp::drain::DRAIN_GRACE;
 
 for_every_model!(
     a_streaming_client_gets_whole_replies_and_a_clean_close_at_shutdown,
@@ -230,4 +231,43 @@ fn stop_under_udp_load(model: &str) {
     }
     assert_eq!(status.code(), Some(0), "{log}");
     assert!(log.contains("shutdown complete"), "{log}");
+}
+
+/// Once shutdown stops accepting, a client that connects during the drain
+/// is refused at once (it can try a peer or again later) instead of sitting
+/// in a listen queue nobody reads until the exit resets it. An idle client
+/// that never closes holds the drain open for [`DRAIN_GRACE`], so a listener
+/// that only closed when the server returned would accept connections for
+/// that long. `iterative` is left out: its one thread is inside the idle
+/// client's drain and stops listening after it.
+#[test]
+fn a_client_arriving_during_the_drain_is_refused_not_queued() {
+    for model in ["pool", "event-loops", "fixed-pool", "thread-per-connection"] {
+        let server = InProcess::start_model(model);
+        let mut idle = server.connect();
+        round_trip(&mut idle, b"idle\n", b"IDLE\n");
+        server.trigger();
+        let triggered = Instant::now();
+        let refused_after = loop {
+            match std::net::TcpStream::connect(server.tcp) {
+                Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    break triggered.elapsed()
+                }
+                Err(error) => panic!("{model}: connect failed otherwise: {error}"),
+                Ok(_) => {
+                    assert!(
+                        triggered.elapsed() < DRAIN_GRACE,
+                        "{model}: still queueing connections after the drain's grace"
+                    );
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        assert!(
+            refused_after < DRAIN_GRACE / 2,
+            "{model}: connections were queued for {refused_after:?} into the drain"
+        );
+        drop(idle);
+        server.stop();
+    }
 }

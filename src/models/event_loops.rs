@@ -76,6 +76,9 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
         }
     }
     ctx.shutdown.wait();
+    for listener in listeners.iter() {
+        listener.stop_listening();
+    }
     for thread in loops {
         if thread.join().is_err() {
             log::error!("an event loop's supervisor panicked");

@@ -13,11 +13,13 @@
 //!
 //! Every model's acceptor waits the same way: the listeners are
 //! non-blocking and waited on with a poller, which the shutdown signal
-//! wakes. A listener itself is never touched to stop accepting: under
-//! socket activation it is the service manager's socket, shared with the
-//! next process, and `shutdown(2)` on it (the usual way to wake a blocked
-//! `accept`) would hand that process a dead listener. Connections still
-//! queued at shutdown stay in the kernel's queue for whoever serves next.
+//! wakes. Once accepting has stopped, a listener this process bound stops
+//! listening, so clients arriving during the drain are refused at once
+//! instead of queued and reset at exit; an inherited one is never touched:
+//! under socket activation it is the service manager's socket, shared with
+//! the next process, and `shutdown(2)` on it would hand that process a dead
+//! listener. Connections queued on it wait for whoever serves next
+//! ([`Listener::stop_listening`]).
 //!
 //! `event-loops` has no acceptor thread: every loop watches the listener
 //! on its own poller and calls [`Acceptor::take`] itself, a few
@@ -114,6 +116,9 @@ pub fn run(listeners: &[Listener], ctx: &Context, mut hand_over: impl HandOver) 
     }
     for fd in watched {
         poller.forget(fd);
+    }
+    for listener in listeners {
+        listener.stop_listening();
     }
     result
 }

@@ -47,6 +47,22 @@ pub struct Listener {
     pub socket: TcpListener,
     /// Plain lines, or lines over TLS.
     pub serves: Serves,
+    /// Whose socket it is once this process stops accepting.
+    pub after_shutdown: AfterShutdown,
+}
+
+/// What becomes of a listening socket when shutdown stops accepting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterShutdown {
+    /// This process bound it and nobody accepts from it after us: it stops
+    /// listening at once, so a client that connects during the drain is
+    /// refused (and tries a peer, or again later) instead of waiting in a
+    /// queue nobody reads until the exit resets it.
+    StopListening,
+    /// A service manager passed it (`LISTEN_FDS`) and keeps it for the
+    /// next process: it is left as it is, and connections queued on it
+    /// wait for that process.
+    KeepForTheNext,
 }
 
 impl Listener {
@@ -55,6 +71,38 @@ impl Listener {
         Listener {
             socket,
             serves: Serves::Plain,
+            after_shutdown: AfterShutdown::StopListening,
+        }
+    }
+
+    /// A listener serving TLS with the current certificate of `certificates`.
+    pub fn tls(socket: TcpListener, certificates: Arc<Certificates>) -> Listener {
+        Listener {
+            serves: Serves::Tls(certificates),
+            ..Listener::plain(socket)
+        }
+    }
+
+    /// A listener a service manager passed (`LISTEN_FDS`), in clear text.
+    pub fn inherited(socket: TcpListener) -> Listener {
+        Listener {
+            after_shutdown: AfterShutdown::KeepForTheNext,
+            ..Listener::plain(socket)
+        }
+    }
+
+    /// Called once accepting has stopped for shutdown, after the last
+    /// connections queued were taken: a socket this process bound stops
+    /// listening (`shutdown(2)` on a listener: the kernel refuses new
+    /// connections and, with `--reuse-port`, sends them to the other
+    /// processes sharing the port); an inherited one is left to its owner.
+    pub fn stop_listening(&self) {
+        if self.after_shutdown == AfterShutdown::StopListening {
+            if let Err(error) =
+                socket2::SockRef::from(&self.socket).shutdown(std::net::Shutdown::Both)
+            {
+                log::debug!("cannot stop listening: {error}");
+            }
         }
     }
 }

@@ -20,7 +20,7 @@ use upcase::config::{Model, ServerConfig};
 use upcase::server;
 use upcase::shutdown::ShutdownSignal;
 use upcase::stats::Summary;
-use upcase::tcp::{Listener, Serves};
+use upcase::tcp::Listener;
 
 /// A server running on a thread of this test.
 pub struct InProcess {
@@ -106,8 +106,7 @@ impl InProcess {
         if let Some(certificates) = tls {
             let socket = listen();
             tls_addr = Some(socket.local_addr().unwrap());
-            let serves = Serves::Tls(certificates);
-            tcp.push(Listener { socket, serves });
+            tcp.push(Listener::tls(socket, certificates));
         }
         let admin = access.map(|access| (TcpListener::bind("127.0.0.1:0").unwrap(), access));
         let admin_addr = admin.as_ref().map(|(admin, _)| admin.local_addr().unwrap());

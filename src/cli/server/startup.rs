@@ -12,9 +12,9 @@ use crate::log_sink::{LogFlusher, LogSink, Now};
 use crate::memory::MemoryLimit;
 use crate::net;
 use crate::shutdown::ShutdownSignal;
-use crate::tcp::{Listener, Serves};
+use crate::tcp::Listener;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 
 /// Logs go to stderr through a queue that never blocks a serving thread,
@@ -65,10 +65,10 @@ pub fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), ServerE
     let tls = match (&args.tls, &certificates) {
         (Some(address), Some(certificates)) => {
             let backlog = args.backlog.unwrap_or_else(net::system_max_backlog);
-            Some(Listener {
-                socket: net::listen_tcp(address, backlog, args.reuse_port)?,
-                serves: Serves::Tls(Arc::clone(certificates)),
-            })
+            Some(Listener::tls(
+                net::listen_tcp(address, backlog, args.reuse_port)?,
+                Arc::clone(certificates),
+            ))
         }
         _ => None,
     };
@@ -79,7 +79,7 @@ pub fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), ServerE
     let shutdown = ShutdownSignal::new();
     install_signal_handlers(&shutdown)?;
     for listener in &tcp {
-        announce("tcp", listener.local_addr())?;
+        announce("tcp", listener.socket.local_addr())?;
     }
     if let Some(tls) = &tls {
         announce("tls", tls.socket.local_addr())?;
@@ -112,7 +112,7 @@ pub fn serve(args: &Args, admin: Option<(String, Access)>) -> Result<(), ServerE
     }
     log::info!("{}", startup_line(&config, args.reuse_port));
     notify_systemd(sd_notify::NotifyState::Ready);
-    let listeners = tcp.into_iter().map(Listener::plain).chain(tls).collect();
+    let listeners = tcp.into_iter().chain(tls).collect();
     let summary = crate::server::run_with_admin(listeners, udp, admin, config, shutdown)
         .map_err(ServerError::Serving)?;
     log::info!("shutdown complete: {summary}");
@@ -167,7 +167,7 @@ fn startup_line(config: &ServerConfig, reuse_port: bool) -> String {
 }
 
 /// The sockets systemd passed (LISTEN_FDS), else new ones bound as asked.
-fn open_sockets(args: &Args) -> Result<(Vec<TcpListener>, Option<UdpSocket>), ServerError> {
+fn open_sockets(args: &Args) -> Result<(Vec<Listener>, Option<UdpSocket>), ServerError> {
     let inherited = net::inherited_sockets()?;
     if !inherited.tcp.is_empty() {
         log::info!("using the sockets passed by the service manager (LISTEN_FDS)");
@@ -183,7 +183,8 @@ fn open_sockets(args: &Args) -> Result<(Vec<TcpListener>, Option<UdpSocket>), Se
             );
         }
         let udp = if args.no_udp { None } else { inherited.udp };
-        return Ok((inherited.tcp, udp));
+        let tcp = inherited.tcp.into_iter().map(Listener::inherited).collect();
+        return Ok((tcp, udp));
     }
     let backlog = args.backlog.unwrap_or_else(net::system_max_backlog);
     let tcp = net::listen_tcp(&args.tcp, backlog, args.reuse_port)?;
@@ -192,7 +193,7 @@ fn open_sockets(args: &Args) -> Result<(Vec<TcpListener>, Option<UdpSocket>), Se
     } else {
         Some(net::bind_udp(&args.udp, args.reuse_port)?)
     };
-    Ok((vec![tcp], udp))
+    Ok((vec![Listener::plain(tcp)], udp))
 }
 
 /// Prints the one stdout line per socket that scripts wait for. A stdout
