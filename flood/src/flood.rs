@@ -94,13 +94,18 @@ fn evented_ping_pong(options: &Options) -> bool {
 }
 
 /// Which clients share a thread: evented ping-pong clients are split in a
-/// group per CPU; every other kind of client has a thread of its own.
+/// group per CPU (or per `--threads`); every other kind of client has a
+/// thread of its own.
 fn client_groups(options: &Options) -> Vec<Vec<usize>> {
     let clients = options.clients.max(1);
     if !evented_ping_pong(options) {
         return (0..clients).map(|id| vec![id]).collect();
     }
-    let threads = num_cpus::get().max(1).min(clients);
+    let threads = options
+        .threads
+        .unwrap_or_else(num_cpus::get)
+        .max(1)
+        .min(clients);
     (0..threads)
         .map(|group| (group..clients).step_by(threads).collect())
         .collect()
@@ -217,6 +222,31 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
     use std::net::{SocketAddr, TcpListener, UdpSocket};
+
+    #[test]
+    fn threads_split_the_ping_pong_clients_into_that_many_groups() {
+        let options = |threads| Options {
+            clients: 6,
+            threads,
+            ..Options::default()
+        };
+        assert_eq!(
+            client_groups(&options(Some(1))),
+            vec![vec![0, 1, 2, 3, 4, 5]]
+        );
+        assert_eq!(
+            client_groups(&options(Some(2))),
+            vec![vec![0, 2, 4], vec![1, 3, 5]]
+        );
+        // More threads than clients: one client each.
+        assert_eq!(client_groups(&options(Some(64))).len(), 6);
+        // Clients that are not evented ping-pong keep a thread each.
+        let pipelined = Options {
+            pipeline: 8,
+            ..options(Some(1))
+        };
+        assert_eq!(client_groups(&pipelined).len(), 6);
+    }
 
     /// A TCP server that answers every line with the line itself: every
     /// reply arrives, and every one is wrong.

@@ -94,6 +94,9 @@ pub struct Options {
     /// TCP over TLS (`--tls`): every connection's handshake is done
     /// before its first line, and counted in connect-per-line's time.
     pub tls: Option<upcase::client::TlsClient>,
+    /// Threads that drive the ping-pong clients (each a poller over its
+    /// share of them); `None`: one per CPU.
+    pub threads: Option<usize>,
 }
 
 impl Default for Options {
@@ -113,6 +116,7 @@ impl Default for Options {
             timeout: Duration::from_secs(300),
             progress: false,
             tls: None,
+            threads: None,
         }
     }
 }

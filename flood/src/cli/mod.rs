@@ -135,6 +135,12 @@ pub struct FloodArgs {
     /// path, `ascii` its fast path (and matches the simplest bulk client).
     #[arg(long, value_enum, default_value_t = Text::Mixed)]
     text: Text,
+    /// Threads driving the ping-pong clients, each a poller over its
+    /// share (default: one per CPU). One thread serves every client in
+    /// turn, so no client is behind only because its thread waited for a
+    /// CPU (what `compare` uses where server and clients share the CPUs).
+    #[arg(long, value_name = "N", value_parser = count(1..=1024))]
+    threads: Option<usize>,
     /// Open a new TCP connection for every line.
     #[arg(long, conflicts_with_all = ["pipeline", "udp"])]
     connect_per_line: bool,

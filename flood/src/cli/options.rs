@@ -78,6 +78,7 @@ impl FloodArgs {
             timeout,
             progress: !self.json && io::stderr().is_terminal(),
             tls: self.tls_client()?,
+            threads: self.threads,
         })
     }
 }

@@ -120,11 +120,17 @@ fn bounded(duration: Duration) -> Duration {
     duration + Duration::from_millis(300)
 }
 
+/// A timed run. Its ping-pong clients are driven by one thread: the server
+/// and the clients share the CPUs here, and with a client thread per CPU
+/// the clients of a thread that waited for a CPU fell behind together,
+/// in every model alike, so "the slowest client" measured the load
+/// generator instead of the server (`docs/performance.md`, "Fairness").
 fn timed(target: Target, plan: &Plan) -> Options {
     Options {
         target,
         duration: Some(plan.timed),
         timeout: bounded(plan.timed),
+        threads: Some(1),
         ..Options::default()
     }
 }
