@@ -269,6 +269,10 @@ fn rss_per_idle_connection(server: &ServerProcess, plan: &Plan) -> Option<f64> {
     // connect would wait for SYN retries: stop at the first that fails.
     let idle: Vec<TcpStream> = (0..count)
         .map_while(|_| TcpStream::connect_timeout(&server.tcp, Duration::from_secs(1)).ok())
+        // Aborted when dropped: no port left in TIME_WAIT (see the flood's idle connections).
+        .inspect(|stream| {
+            let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+        })
         .collect();
     // Let the server accept them: its memory stops changing.
     let deadline = Instant::now() + Duration::from_secs(3);
