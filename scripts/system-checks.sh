@@ -97,7 +97,11 @@ check_compare_page
 check_syscalls() {
     command -v strace >/dev/null || { echo "strace is missing (scripts/install-system-packages.sh)" >&2; exit 1; }
     local trace="$out/iterative.strace"
-    coproc TRACED { exec strace -f -e trace=%network,epoll_wait -o "$trace" target/release/upcase-server \
+    # One file per thread (-ff): with -f into one file, a call another thread
+    # interrupts is split into "unfinished" and "resumed" lines, and the
+    # patterns below would miss it.
+    rm -f "$trace" "$trace".*
+    coproc TRACED { exec strace -ff -e trace=%network,epoll_wait -o "$trace" target/release/upcase-server \
         --model iterative --tcp 127.0.0.1:0 --udp 127.0.0.1:0 2>/dev/null; }
     local tcp="" udp="" admin=""
     read_addresses "${TRACED[0]}" udp
@@ -106,6 +110,7 @@ check_syscalls() {
     # Stop the traced server itself (strace ends with it).
     pkill -TERM -P "$TRACED_PID" || true
     wait "$TRACED_PID" || true
+    cat "$trace".* > "$trace"
     for call in 'socket\(AF_INET, SOCK_STREAM' 'bind\(' 'listen\(' 'epoll_wait\(' 'accept4\(3, \{' \
         'recvfrom\(' 'sendto\(' 'socket\(AF_INET, SOCK_DGRAM'; do
         grep -qE "$call" "$trace" || { echo "FAIL strace: no $call" >&2; exit 1; }
