@@ -159,6 +159,61 @@ fn pool_and_fixed_pool_run_an_acceptor_and_workers_and_event_loops_no_acceptor()
     }
 }
 
+/// Each of the server's threads: its name and its scheduling policy
+/// (`/proc/PID/task/TID/stat`, field 41: 0 normal, 3 `SCHED_BATCH`).
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = std::fs::read_to_string(task.join("comm")).ok()?;
+            let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+            // The fields after the name's closing parenthesis start at field 3.
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            let policy = after_name.split_whitespace().nth(41 - 3)?.parse().ok()?;
+            Some((name.trim().to_string(), policy))
+        })
+        .collect()
+}
+
+#[test]
+fn a_pools_acceptor_waits_for_a_cpu_instead_of_preempting_a_worker() {
+    const NORMAL: u32 = 0;
+    const BATCH: u32 = 3;
+    for (model, acceptor_policy) in [
+        ("pool", BATCH),
+        ("fixed-pool", BATCH),
+        // Its connections' threads would inherit the policy.
+        ("thread-per-connection", NORMAL),
+    ] {
+        let server = Server::start_model(model, &["--workers", "2", "--no-udp"]);
+        let mut client = server.connect();
+        round_trip(&mut client, b"hi\n", b"HI\n");
+        let threads = thread_policies(server.pid());
+        let policy_of = |name: &str| {
+            threads
+                .iter()
+                .filter(|(thread, _)| thread.starts_with(name))
+                .map(|&(_, policy)| policy)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            policy_of("acceptor"),
+            [acceptor_policy],
+            "{model}: {threads:?}"
+        );
+        let others: Vec<_> = threads
+            .iter()
+            .filter(|(name, _)| name != "acceptor")
+            .collect();
+        assert!(others.len() >= 2, "{model}: {threads:?}");
+        assert!(
+            others.iter().all(|&&(_, policy)| policy == NORMAL),
+            "{model}: only the acceptor waits for a CPU: {threads:?}"
+        );
+    }
+}
+
 /// Connections each worker (or loop) holds in `stats`.
 fn owned_per_worker(stats: &serde_json::Value) -> Vec<u64> {
     stats["workers"]

@@ -54,7 +54,7 @@ pub const ACCEPTS_PER_WAKE: usize = 1;
 /// shutdown; returns once every loop has closed its last connection.
 pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     for listener in &listeners {
-        listener.socket.set_nonblocking(true)?;
+        listener.start_accepting()?;
     }
     let listeners = Arc::new(listeners);
     let workers = ctx.config.workers.max(1);

@@ -29,6 +29,7 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
     // The queue holds one waiting connection per worker; past that the
     // acceptor waits and the kernel's listen backlog holds the rest.
     let pool = ThreadPool::new(workers, workers, "worker")?;
+    acceptor::yield_to_workers();
     acceptor::run(&listeners, &ctx, |connection: Connection| {
         let job_ctx = Arc::clone(&ctx);
         let id = connection.id();

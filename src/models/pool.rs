@@ -81,6 +81,7 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
         ctx: &ctx,
         queued: 0,
     };
+    acceptor::yield_to_workers();
     acceptor::run(&listeners, &ctx, queue)
     // Dropping `pool` closes the channel and joins the workers once their
     // connections end.

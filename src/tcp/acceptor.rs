@@ -9,7 +9,10 @@
 //! The acceptor takes what the listen queue holds in batches, and the
 //! model hears when a batch is taken: `pool` queues each connection as it
 //! comes and wakes its sleeping workers once per batch, not once per
-//! connection (each wake-up is a context switch on the worker's CPU).
+//! connection (each wake-up is a context switch on the worker's CPU). A
+//! pool's acceptor also waits for a CPU instead of preempting a worker
+//! when a client connects ([`yield_to_workers`]), so that on a busy server
+//! the batches are more than one connection long.
 //!
 //! Every model's acceptor waits the same way: the listeners are
 //! non-blocking and waited on with a poller, which the shutdown signal
@@ -82,8 +85,7 @@ pub fn run(listeners: &[Listener], ctx: &Context, mut hand_over: impl HandOver) 
     for (index, listener) in listeners.iter().enumerate() {
         let fd = listener.socket.as_raw_fd();
         let watch = listener
-            .socket
-            .set_nonblocking(true)
+            .start_accepting()
             .and_then(|()| poller.watch(fd, Token(index), Interest::READABLE));
         if let Err(error) = watch {
             result = Err(error);
@@ -121,6 +123,35 @@ pub fn run(listeners: &[Listener], ctx: &Context, mut hand_over: impl HandOver) 
         listener.stop_listening();
     }
     result
+}
+
+/// Lets the calling thread (a pool's acceptor, once its workers are
+/// running) wait for a CPU instead of taking it from a worker whenever a
+/// client connects: Linux's `SCHED_BATCH` policy, which gives up the
+/// preemption a woken thread otherwise gets.
+///
+/// Why: the acceptor sleeps until a client connects, and a thread that
+/// wakes preempts the one running on its CPU. On a busy server that is a
+/// worker, so every connection cost two context switches (worker →
+/// acceptor for one `accept`, then back). Waiting for its turn instead,
+/// the acceptor runs when a worker sleeps or its time slice ends, and
+/// takes every connection that came meanwhile in one batch. A CPU that is
+/// idle runs it at once, as before. No privilege is needed; if the policy
+/// cannot be set the acceptor works as before.
+///
+/// Only for models whose acceptor hands connections to threads already
+/// started: a thread inherits the policy of the thread that starts it,
+/// and `iterative`'s acceptor serves its clients itself.
+pub fn yield_to_workers() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain system call on the calling thread (pid 0), given a
+    // valid `sched_param`.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
+        log::debug!(
+            "the acceptor keeps its scheduling policy: {}",
+            io::Error::last_os_error()
+        );
+    }
 }
 
 /// The process or system is out of descriptors or memory: try again after
@@ -184,7 +215,7 @@ impl Acceptor {
     ) -> Result<usize, OutOfResources> {
         let mut taken = 0;
         while taken < budget && !ctx.shutdown.is_triggered() {
-            match listener.socket.accept() {
+            match listener.accept() {
                 Ok((stream, peer)) => {
                     taken += 1;
                     if std::mem::take(&mut self.starved) {
@@ -276,13 +307,12 @@ fn refuse(mut stream: TcpStream, refusal: Refusal, plain: bool) {
         Refusal::TooManyFromAddress => TOO_MANY_FROM_ADDRESS_REPLY,
     };
     if plain {
-        // A fresh socket's send buffer is empty, so this short write cannot block.
+        // A fresh socket's send buffer is empty, so this short write is taken whole.
         let _ = stream.write_all(reply);
     }
     drain::finish_replies(&stream);
-    if stream.set_nonblocking(true).is_ok() {
-        let _ = drain::discard_input(&stream, &mut [0u8; 4096]);
-    }
+    // Non-blocking, as accepted: this reads only what has already come.
+    let _ = drain::discard_input(&stream, &mut [0u8; 4096]);
 }
 
 /// Whether accept failed because the process or system ran out of

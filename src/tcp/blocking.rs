@@ -18,7 +18,7 @@
 use super::drain::{drain_before_close, DRAIN_GRACE};
 use super::session::{Ending, LineSession, Next};
 use super::tls::{TlsLayer, Transport};
-use super::{is_timeout, prepare, ConnectionEnd};
+use super::{is_timeout, ConnectionEnd};
 use crate::context::Context;
 use crate::memory::Held;
 use crate::registry::Connection;
@@ -39,7 +39,8 @@ pub fn serve(connection: Connection, ctx: &Context) {
 
 fn serve_lines(connection: &Connection, ctx: &Context) -> io::Result<Ending> {
     let socket = connection.socket();
-    prepare(socket, false)?;
+    // Accepted non-blocking (`Listener::accept`); this handler blocks, with timeouts.
+    socket.set_nonblocking(false)?;
     let mut session = LineSession::for_connection(&ctx.config, connection);
     socket.set_write_timeout(Some(SHUTDOWN_TICK))?;
     set_read_timeout(socket, &session)?;

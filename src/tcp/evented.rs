@@ -38,7 +38,7 @@
 use super::drain::{self, Drain, DRAIN_GRACE};
 use super::session::{Ending, LineSession, Next};
 use super::tls::{TlsLayer, Transport};
-use super::{prepare, READ_CHUNK};
+use super::READ_CHUNK;
 use crate::context::Context;
 use crate::memory::Held;
 use crate::registry::Connection;
@@ -121,9 +121,9 @@ pub struct EventedConnection {
 }
 
 impl EventedConnection {
-    /// Takes over an accepted connection, switching it to non-blocking mode.
+    /// Takes over an accepted connection (non-blocking already: see
+    /// [`Listener::accept`](super::Listener::accept)).
     pub fn new(connection: Connection, ctx: &Context) -> io::Result<EventedConnection> {
-        prepare(connection.socket(), true)?;
         let tls = match connection.tls() {
             Some(config) => Some(Box::new(TlsLayer::new(Arc::clone(config))?)),
             None => None,
