@@ -48,7 +48,14 @@ struct Plan {
     idle_counts: Vec<usize>,
     /// Each timed run's window.
     timed: Duration,
-    /// Runs per measured point: each point is their median.
+    /// Runs per measured point: each point is their median, and a model is
+    /// ranked above another only when all its runs beat all the other's
+    /// ([`Spread::above`](spread::Spread::above)). With 3 runs each, two
+    /// models that are in truth level would still come out apart, in one
+    /// order or the other, 1 time in 10 (2 of the 20 equally likely ways
+    /// to interleave 3 and 3 runs); with 5, about 1 in 126 (2 of 252): so
+    /// even a quick report makes no ranking by luck, and says the same thing
+    /// twice in a row.
     reps: usize,
     /// How long a new client among idle ones may take to be answered.
     idle_patience: Duration,
@@ -66,8 +73,8 @@ impl Plan {
             Plan {
                 ping_clients: vec![1, 4, 16],
                 idle_counts: vec![0, 100],
-                timed: Duration::from_millis(500),
-                reps: 3,
+                timed: Duration::from_millis(300),
+                reps: 5,
                 idle_patience: Duration::from_millis(1500),
                 transport_round_trips: 5_000,
                 tls_clients: vec![1],

@@ -260,21 +260,40 @@ fn idle(model: Model, plan: &Plan, options: &CompareOptions) -> Result<Vec<Idle>
     Ok(results)
 }
 
-/// Opens idle connections and divides the server's memory growth by their
-/// number. Models that do not accept them all at once report what they hold.
+/// What one more idle connection costs the server: its memory growth
+/// from a second batch of idle connections, divided by their number. The
+/// first batch is not counted: it pays for what the first connections
+/// touch once (a worker's read buffer, the allocator's first pages), which
+/// with a hundred connections outweighs the connections themselves and
+/// made the figure change tenfold between two runs. Models that do not
+/// accept them all at once report what they hold.
 fn rss_per_idle_connection(server: &ServerProcess, plan: &Plan) -> Option<f64> {
     let count = plan.idle_counts.last().copied().unwrap_or(100).max(100);
-    let before = server.rss_kib()?;
+    let warm_up = connect_idle(server, count);
+    let before = settled_rss_kib(server)?;
+    let idle = connect_idle(server, count);
+    let grown = settled_rss_kib(server)?.saturating_sub(before) as f64 * 1024.0;
+    let per_connection = (!idle.is_empty()).then(|| grown / idle.len() as f64);
+    drop((warm_up, idle));
+    per_connection
+}
+
+/// Up to `count` idle connections to the server, aborted when dropped: no
+/// port left in TIME_WAIT (see the flood's idle connections).
+fn connect_idle(server: &ServerProcess, count: usize) -> Vec<TcpStream> {
     // A model that stops accepting fills its listen backlog, and then a
     // connect would wait for SYN retries: stop at the first that fails.
-    let idle: Vec<TcpStream> = (0..count)
+    (0..count)
         .map_while(|_| TcpStream::connect_timeout(&server.tcp, Duration::from_secs(1)).ok())
-        // Aborted when dropped: no port left in TIME_WAIT (see the flood's idle connections).
         .inspect(|stream| {
             let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
         })
-        .collect();
-    // Let the server accept them: its memory stops changing.
+        .collect()
+}
+
+/// The server's resident memory once it has stopped changing (it has
+/// accepted what was connected), or after 3 s.
+fn settled_rss_kib(server: &ServerProcess) -> Option<u64> {
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut last = server.rss_kib()?;
     while Instant::now() < deadline {
@@ -285,10 +304,7 @@ fn rss_per_idle_connection(server: &ServerProcess, plan: &Plan) -> Option<f64> {
         }
         last = now;
     }
-    let grown = last.saturating_sub(before) as f64 * 1024.0;
-    let per_connection = grown / idle.len().max(1) as f64;
-    drop(idle);
-    Some(per_connection)
+    Some(last)
 }
 
 /// Every carrier's request/reply cost, [`Plan::reps`] times.
