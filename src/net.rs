@@ -67,6 +67,11 @@ pub fn listen_tcp(
         socket.set_reuse_port(true).map_err(setup)?;
     }
     socket.bind(&addr.into()).map_err(setup)?;
+    // Before listening: every connection is a copy of the listener made
+    // when its handshake completes, so each inherits Nagle's algorithm
+    // off, even one queued before the accept loop starts (no system call
+    // per connection: see `Listener::accept`).
+    socket.set_tcp_nodelay(true).map_err(setup)?;
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     socket.listen(backlog).map_err(setup)?;
     Ok(socket.into())

@@ -212,6 +212,30 @@ fn a_pools_acceptor_waits_for_a_cpu_instead_of_preempting_a_worker() {
             "{model}: only the acceptor waits for a CPU: {threads:?}"
         );
     }
+    // A policy chosen on purpose (`chrt --idle`, which needs no privilege;
+    // `--fifo` would starve a batch acceptor) is kept by every thread.
+    const IDLE: u32 = 5;
+    let chosen = Server::start_with(&["--workers", "2", "--no-udp"], |command| unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(|| {
+            let param = libc::sched_param { sched_priority: 0 };
+            if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    });
+    round_trip(&mut chosen.connect(), b"hi\n", b"HI\n");
+    let threads = thread_policies(chosen.pid());
+    assert!(
+        threads.iter().any(|(name, _)| name == "acceptor"),
+        "{threads:?}"
+    );
+    assert!(
+        threads.iter().all(|&(_, policy)| policy == IDLE),
+        "a chosen policy was replaced: {threads:?}"
+    );
 }
 
 /// Connections each worker (or loop) holds in `stats`.

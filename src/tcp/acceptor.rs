@@ -142,10 +142,17 @@ pub fn run(listeners: &[Listener], ctx: &Context, mut hand_over: impl HandOver) 
 /// Only for models whose acceptor hands connections to threads already
 /// started: a thread inherits the policy of the thread that starts it,
 /// and `iterative`'s acceptor serves its clients itself.
+///
+/// A thread someone gave another policy on purpose (`chrt`, systemd's
+/// `CPUSchedulingPolicy=`) keeps it: a real-time worker would starve a
+/// batch acceptor.
 pub fn yield_to_workers() {
+    // SAFETY: reads the calling thread's (pid 0) policy.
+    if unsafe { libc::sched_getscheduler(0) } != libc::SCHED_OTHER {
+        return;
+    }
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: a plain system call on the calling thread (pid 0), given a
-    // valid `sched_param`.
+    // SAFETY: sets the calling thread's policy, given a valid `sched_param`.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
         log::debug!(
             "the acceptor keeps its scheduling policy: {}",

@@ -93,9 +93,9 @@ impl Listener {
     }
 
     /// Makes the socket ready for an accept loop: non-blocking (it is
-    /// waited on with a poller), and with Nagle's algorithm off, which
-    /// Linux copies to every connection accepted from it, so a short reply
-    /// leaves at once without a system call per connection.
+    /// waited on with a poller), and with Nagle's algorithm off, so a short
+    /// reply leaves at once. A socket this process bound had it off before
+    /// it listened (`net::listen_tcp`); an inherited one gets it here.
     pub fn start_accepting(&self) -> io::Result<()> {
         self.socket.set_nonblocking(true)?;
         if let Err(error) = self.socket_ref().set_tcp_nodelay(true) {
@@ -110,7 +110,10 @@ impl Listener {
     /// Takes the next connection of the listen queue, already
     /// non-blocking (both evented models want it so, and the blocking
     /// handler switches back: one system call fewer per connection on the
-    /// default model) and close-on-exec.
+    /// default model) and close-on-exec. Linux makes each connection a copy
+    /// of the listener, Nagle's algorithm off included, so it is turned off
+    /// per connection only on an inherited listener, whose queue may hold
+    /// connections from before it was turned off on the listener.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let listener = self.socket.as_raw_fd();
         // SAFETY: `try_init` hands accept4 a zeroed address buffer and its
@@ -125,6 +128,10 @@ impl Listener {
                 }
             })?
         };
+        if self.after_shutdown == AfterShutdown::KeepForTheNext {
+            // Not fatal, as for the listener.
+            let _ = stream.set_nodelay(true);
+        }
         let peer = peer
             .as_socket()
             .ok_or_else(|| io::Error::other("accepted a connection that is not TCP/IP"))?;
@@ -240,9 +247,11 @@ mod tests {
 
     #[test]
     fn accepted_connections_are_non_blocking_close_on_exec_and_without_nagle() {
-        let listener = Listener::plain(TcpListener::bind("127.0.0.1:0").unwrap());
-        listener.start_accepting().unwrap();
+        let listener = Listener::plain(crate::net::listen_tcp("127.0.0.1:0", 16, false).unwrap());
+        // Connected before the accept loop starts: queued, and still
+        // without Nagle's algorithm.
         let client = TcpStream::connect(listener.socket.local_addr().unwrap()).unwrap();
+        listener.start_accepting().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         let (stream, peer) = loop {
             match listener.accept() {

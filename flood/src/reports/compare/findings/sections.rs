@@ -91,8 +91,10 @@ pub(super) fn throughput_and_memory(results: &[ModelResults]) -> Section {
         title: "Throughput, connection set-up and memory".into(),
         intro: format!(
             "One client keeps {PIPELINED_LINES} lines of 128 bytes in flight (pipelined MB/s); \
-             one client opens a new connection for every line (connections/s); the server's \
-             memory growth divided by the idle connections it holds."
+             one client opens a new connection for every line (connections/s); what one more \
+             idle connection costs: the server's memory growth from a second batch of idle \
+             connections, divided by their number (the first batch pays what is allocated \
+             once)."
         ),
         charts: vec!["pipelined.svg", "connections.svg"],
         table: Table {
