@@ -15,7 +15,7 @@ pub use error::TlsError;
 pub use expiry::{not_after, utc_date};
 
 use rustls::crypto::ring;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -108,13 +108,16 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
     config_for(read_chain(cert)?, cert, key)
 }
 
+/// Every certificate in a PEM file.
+fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
+    CertificateDer::pem_file_iter(path).and_then(|certs| certs.collect())
+}
+
 fn read_chain(cert: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|source| TlsError::UnreadableCertificate {
-            path: cert.to_path_buf(),
-            source,
-        })?;
+    let chain = pem_certificates(cert).map_err(|source| TlsError::UnreadableCertificate {
+        path: cert.to_path_buf(),
+        source,
+    })?;
     if chain.is_empty() {
         return Err(TlsError::NoCertificate(cert.to_path_buf()));
     }
@@ -151,12 +154,10 @@ pub fn client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, Tls
     let mut roots = rustls::RootCertStore::empty();
     match ca {
         Some(ca) => {
-            let certs = CertificateDer::pem_file_iter(ca)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|source| TlsError::UnreadableCa {
-                    path: ca.to_path_buf(),
-                    source,
-                })?;
+            let certs = pem_certificates(ca).map_err(|source| TlsError::UnreadableCa {
+                path: ca.to_path_buf(),
+                source,
+            })?;
             let (added, _) = roots.add_parsable_certificates(certs);
             if added == 0 {
                 return Err(TlsError::NoUsableCa(ca.to_path_buf()));

@@ -10,7 +10,8 @@
 //!
 //! A connection is served from its first line by the thread that accepted
 //! it, so a connection costs no hand-off between threads (in `pool`, the
-//! acceptor's hand-off to a worker is two context switches); from then on
+//! acceptor's hand-off to a worker costs a context switch, fewer when
+//! connections come in bursts); from then on
 //! it is parked on that loop's poller between reads ([`Parked`]), like a
 //! `pool` worker's.
 //!

@@ -65,31 +65,16 @@ pub(super) fn cost(what: &str, rows: &[(&str, &Paired)], show: &dyn Fn(f64) -> S
             level.push(format!("`{name}` ({})", pct(p.tls_pct.median)));
         }
     }
-    let mut parts = Vec::new();
-    if !costs.is_empty() {
-        parts.push(format!(
-            "over TLS {}, beyond the spread of the runs",
-            and_list(&costs)
-        ));
-    }
-    if !level.is_empty() {
-        parts.push(format!(
-            "{} level with plain within noise",
-            and_list(&level)
-        ));
-    }
-    if !faster.is_empty() {
-        parts.push(format!(
-            "{} faster over TLS than plain, beyond the spread",
-            and_list(&faster)
-        ));
-    }
-    if !starved.is_empty() {
-        parts.push(format!(
-            "{} left clients unanswered, so not compared",
-            and_list(&starved)
-        ));
-    }
+    let parts: Vec<String> = [
+        (costs, "over TLS ", ", beyond the spread of the runs"),
+        (level, "", " level with plain within noise"),
+        (faster, "", " faster over TLS than plain, beyond the spread"),
+        (starved, "", " left clients unanswered, so not compared"),
+    ]
+    .into_iter()
+    .filter(|(models, _, _)| !models.is_empty())
+    .map(|(models, before, after)| format!("{before}{}{after}", and_list(&models)))
+    .collect();
     format!("{what}: {}.", parts.join("; "))
 }
 
