@@ -24,6 +24,9 @@ pub struct Context {
     pub activity: Activity,
     /// Pulled to stop the server.
     pub shutdown: ShutdownSignal,
+    /// Pulled once the TCP side accepts: its threads and pollers exist
+    /// (a one-way switch, of the same type as the shutdown trigger).
+    pub accepting: ShutdownSignal,
     /// The `--tls` listener's certificate, for its expiry metric.
     pub certificates: OnceLock<Arc<Certificates>>,
     /// The socket inodes of this server's TCP listeners: `/stats.json`'s
@@ -51,6 +54,7 @@ impl Context {
             stats: Stats::default(),
             activity,
             shutdown,
+            accepting: ShutdownSignal::new(),
             certificates: OnceLock::new(),
             listening: OnceLock::new(),
         })

@@ -82,12 +82,22 @@ pub fn run_with_admin(
         .map(|socket| UdpService::new(socket, &shutdown))
         .transpose()?;
     let tcp_thread = spawn_service(models::thread_name(ctx.config.model), &ctx, move |ctx| {
+        // However TCP ends (an error, a panic), the admin endpoint below
+        // stops waiting for it to accept.
+        let _accepting = PullOnDrop(ctx.accepting.clone());
         models::run(tcp, ctx)
     })?;
     let udp_thread = match udp {
         Some(service) => Some(spawn_service("udp", &ctx, move |ctx| service.run(&ctx))?),
         None => None,
     };
+    // The admin endpoint starts accepting once TCP has its threads and
+    // pollers: a crowd of admin clients could otherwise take the file
+    // descriptors a worker's poller needs, and the server would stop.
+    crossbeam_channel::select! {
+        recv(ctx.accepting.channel()) -> _ => {}
+        recv(shutdown.channel()) -> _ => {}
+    }
     let admin_thread = admin
         .map(|(listener, access)| admin::start(listener, &ctx, access))
         .transpose()?;
@@ -115,6 +125,15 @@ pub fn run_with_admin(
     let udp_result = udp_thread.map_or(Ok(()), join);
     tcp_result.and(udp_result)?;
     Ok(ctx.stats.summary())
+}
+
+/// Pulls a switch when dropped, also when the thread holding it panics.
+struct PullOnDrop(ShutdownSignal);
+
+impl Drop for PullOnDrop {
+    fn drop(&mut self) {
+        self.0.trigger();
+    }
 }
 
 /// Starts one side of the server on its own thread. If it ends with an

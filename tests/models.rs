@@ -189,7 +189,25 @@ fn a_pools_acceptor_waits_for_a_cpu_instead_of_preempting_a_worker() {
         let server = Server::start_model(model, &["--workers", "2", "--no-udp"]);
         let mut client = server.connect();
         round_trip(&mut client, b"hi\n", b"HI\n");
-        let threads = thread_policies(server.pid());
+        // A thread is named after the thread that started it until it
+        // names itself: wait until one thread alone is the acceptor and
+        // both workers have their names (the pools start them first).
+        let workers = if model == "thread-per-connection" {
+            0
+        } else {
+            2
+        };
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let threads = loop {
+            let threads = thread_policies(server.pid());
+            let named = |name: &str| threads.iter().filter(|(t, _)| t.starts_with(name)).count();
+            if (named("acceptor") == 1 && named("worker-") == workers)
+                || std::time::Instant::now() > deadline
+            {
+                break threads;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         let policy_of = |name: &str| {
             threads
                 .iter()

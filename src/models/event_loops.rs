@@ -76,6 +76,7 @@ pub fn run(listeners: Vec<Listener>, ctx: Arc<Context>) -> io::Result<()> {
             }
         }
     }
+    ctx.accepting.trigger();
     ctx.shutdown.wait();
     for listener in listeners.iter() {
         listener.stop_listening();

@@ -94,6 +94,7 @@ pub fn run(listeners: &[Listener], ctx: &Context, mut hand_over: impl HandOver) 
         watched.push(fd);
     }
     let mut events = Events::with_capacity(8);
+    ctx.accepting.trigger();
     while result.is_ok() {
         // Accept first: the listeners are edge-triggered, so connections
         // queued before the last wake-up must be taken without waiting.
