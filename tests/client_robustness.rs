@@ -33,7 +33,7 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
     let output = run_client(&["--timeout", "1", &server.addr], b"hi\n".to_vec());
     assert!(!output.status.success());
     assert!(
-        started.elapsed() < Duration::from_secs(4),
+        started.elapsed() < Duration::from_secs(10),
         "waited for the server to close"
     );
     let stderr = stderr_of(&output);

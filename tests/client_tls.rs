@@ -284,7 +284,7 @@ fn max_reply_and_timeout_hold_over_tls() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--max-reply"), "{stderr}");
     let output = run_client(
-        &["--tls", "--ca", ca, "--timeout", "0.5", &addr],
+        &["--tls", "--ca", ca, "--timeout", "2", &addr],
         b"x\n".to_vec(),
     );
     assert_eq!(output.status.code(), Some(1), "{output:?}");

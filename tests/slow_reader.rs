@@ -10,12 +10,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// 8 MB of lines sent at once, replies read at about 2 MB/s through a
-/// small receive buffer, against a 1-second idle timeout: the server is
+/// small receive buffer, against a 2-second idle timeout: the server is
 /// stuck sending for seconds at a time, but the client takes bytes all the
 /// while, so every reply arrives and the connection ends cleanly.
 fn a_slow_but_steady_reader_gets_every_reply(model: &str) {
     let server = InProcess::start(model, |config| {
-        config.idle_timeout = Some(Duration::from_secs(1))
+        config.idle_timeout = Some(Duration::from_secs(2))
     });
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(64 * 1024).unwrap();

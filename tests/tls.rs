@@ -66,7 +66,7 @@ fn an_unfinished_handshake_is_closed_at_the_idle_timeout(model: &str) {
     let files = CertDir::new(&format!("idle-{model}"));
     let (cert, key) = files.server();
     let server = start_tls(model, &cert, &key, |config| {
-        config.idle_timeout = Some(Duration::from_millis(300))
+        config.idle_timeout = Some(Duration::from_secs(2))
     });
     let tls = server.tls.unwrap();
     let mut silent = connect_to(tls);

@@ -225,7 +225,13 @@ mod tests {
             let source = IpAddr::from(((i + 1) << 8).to_be_bytes());
             answered += allowed(&mut limiter, &source.to_string(), 5, now);
         }
-        assert_eq!(limiter.busy_networks(now), SETS * WAYS);
+        // The hash is keyed at random, so a set may (about once in 10,000
+        // runs) be given fewer networks than it has ways: nearly full.
+        let busy = limiter.busy_networks(now);
+        assert!(
+            busy <= SETS * WAYS && busy >= SETS * WAYS * 99 / 100,
+            "{busy}"
+        );
         assert!(answered <= SETS * WAYS * 5 + 5, "{answered}");
     }
 
