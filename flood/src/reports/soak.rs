@@ -10,7 +10,8 @@
 //!   too large.
 //!
 //! Verdict per model: no wrong reply anywhere; no lost reply where the
-//! model serves clients concurrently (`pool`, `thread-per-connection`);
+//! model serves clients concurrently (`pool`, `event-loops`,
+//! `thread-per-connection`; the other two make a client wait its turn);
 //! memory flat after warm-up; descriptors and threads back to their
 //! starting counts once the clients have gone.
 
